@@ -1,0 +1,63 @@
+"""tinygrad_rnn: a small reverse-mode autodiff engine on numpy for learning, teaching
+and checking backpropagation through time.
+
+Everything a user needs is importable from here::
+
+    import numpy as np
+    import tinygrad_rnn as tg
+
+    x = tg.Tensor(np.random.randn(3, 4), requires_grad=True)
+    y = (x.tanh() ** 2).sum()
+    y.backward()          # x.grad now holds dy/dx
+"""
+
+from tinygrad_rnn import functional
+from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
+from tinygrad_rnn.engine import grad
+from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_rnn.ops import (
+    broadcast_to,
+    chunk,
+    clip,
+    concat,
+    logsumexp,
+    matmul,
+    maximum,
+    minimum,
+    reshape,
+    split,
+    stack,
+    sum_to,
+    transpose,
+    where,
+)
+from tinygrad_rnn.tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradcheckError",
+    "Tensor",
+    "__version__",
+    "broadcast_to",
+    "chunk",
+    "clip",
+    "concat",
+    "enable_grad",
+    "functional",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "is_grad_enabled",
+    "logsumexp",
+    "matmul",
+    "maximum",
+    "minimum",
+    "no_grad",
+    "reshape",
+    "split",
+    "stack",
+    "sum_to",
+    "transpose",
+    "where",
+]

@@ -1,0 +1,153 @@
+"""Primitives and the graph nodes they record.
+
+A :class:`Primitive` pairs a numpy forward function with one derivative rule
+per input (a vector-Jacobian product). The rule is written once with the
+package's own ops and operators, so the same function runs
+
+* on plain ``np.ndarray`` values during an ordinary backward pass (fast), and
+* on Tensors when ``create_graph=True``, where it is recorded like any other
+  computation and can be differentiated again (higher-order derivatives).
+
+Calling a primitive dispatches on its arguments: with any Tensor among them it
+records a :class:`Node`; with arrays only it is just the numpy forward. That is
+what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn import _grad_mode
+from tinygrad_rnn.tensor import Tensor
+
+Rule = Callable[..., Any]
+_ENABLED = _grad_mode._ENABLED
+_SCALARS = (int, float, bool, np.generic)
+
+
+class Primitive:
+    """An op of the engine: a numpy forward and one derivative rule per input.
+
+    Args:
+        name: the op's name, used in error messages and graph drawings.
+        forward: ``forward(*arrays, **params) -> np.ndarray``.
+        vjps: one rule per positional input, ``rule(g, ans, *args, **params)``
+            returning the gradient for that input, of the input's shape. ``g``
+            is the upstream gradient, ``ans`` the forward's output, ``args`` the
+            inputs (arrays on the fast path, Tensors under ``create_graph``).
+        vjp_n: for variadic ops (concat, stack): ``rule(i, g, ans, *args,
+            **params)`` giving the gradient of input ``i``.
+    """
+
+    __slots__ = ("forward", "name", "vjp_n", "vjps")
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., np.ndarray],
+        *vjps: Rule,
+        vjp_n: Rule | None = None,
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.vjp_n = vjp_n
+
+    def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
+        if self.vjp_n is not None:
+            return self.vjp_n(i, g, ans, *args, **params)
+        return self.vjps[i](g, ans, *args, **params)
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        for a in args:
+            if isinstance(a, Tensor):
+                return apply(self, args, params)
+        return self.forward(*args, **params)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+
+class Node:
+    """What an op remembers for backward: its primitive, inputs and parameters.
+
+    ``inputs`` holds the input Tensors (None where the input was a constant) and
+    ``arrays`` their values at forward time. Both are dropped by a backward pass
+    without ``retain_graph``; the node then reports itself as freed.
+    """
+
+    __slots__ = ("arrays", "inputs", "params", "prim", "scope")
+
+    def __init__(
+        self,
+        prim: Primitive,
+        inputs: tuple[Tensor | None, ...],
+        arrays: tuple[np.ndarray, ...],
+        params: dict[str, Any],
+    ) -> None:
+        self.prim = prim
+        self.inputs: tuple[Tensor | None, ...] | None = inputs
+        self.arrays: tuple[np.ndarray, ...] | None = arrays
+        self.params = params
+        self.scope: Any = None
+
+    @property
+    def freed(self) -> bool:
+        """True once a backward pass has released the saved arrays."""
+        return self.inputs is None
+
+    def free(self) -> None:
+        """Release the saved inputs so their memory can go."""
+        self.inputs = None
+        self.arrays = None
+
+
+def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
+    """Turn a non-Tensor argument into an array without upcasting float32 tensors."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, _SCALARS) and dtype is not None:
+        return np.asarray(value, dtype=dtype)
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"cannot use {type(value).__name__} as an operand: {exc}") from None
+
+
+def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Tensor:
+    """Run ``prim`` on Tensors (and constants) and record a node when grad is needed."""
+    float_dtype = None
+    needs_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            if a.requires_grad:
+                needs_grad = True
+            if float_dtype is None and a.data.dtype.kind == "f":
+                float_dtype = a.data.dtype
+    arrays = tuple(a.data if isinstance(a, Tensor) else _constant(a, float_dtype) for a in args)
+    try:
+        out = prim.forward(*arrays, **params)
+    except (ValueError, IndexError, TypeError) as exc:
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise type(exc)(f"{prim.name}: {exc} (input shapes {shapes})") from exc
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if not (needs_grad and _ENABLED[0]):
+        return Tensor._make(out)
+    result = Tensor._make(out, True)
+    inputs = tuple(
+        a if isinstance(a, Tensor) and a.requires_grad else None for a in args
+    )
+    result._node = Node(prim, inputs, arrays, params)
+    if _SCOPE_HOOK[0] is not None:
+        result._node.scope = _SCOPE_HOOK[0]()
+    return result
+
+
+# Set by the visualization module while a scope is being recorded; None costs one
+# list read per op when nobody is drawing graphs.
+_SCOPE_HOOK: list[Callable[[], Any] | None] = [None]

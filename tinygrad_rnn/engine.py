@@ -1,0 +1,252 @@
+"""The backward pass: iterative topological order, gradient routing, freeing.
+
+No recursion anywhere: a chain of 100,000 ops backprops in time linear in its
+length. Gradients are kept in a dict keyed by tensor id and each entry is
+dropped as soon as its tensor has been processed, so at most one "frontier" of
+gradients is alive at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn import _grad_mode
+from tinygrad_rnn.tensor import Tensor
+
+
+def _topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
+    """Tensors reachable from ``roots`` that require grad, inputs before outputs."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is not None and node.inputs is not None:
+            for p in node.inputs:
+                if p is not None and id(p) not in seen:
+                    stack.append((p, False))
+    return order
+
+
+def _as_root_grad(root: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
+    """Check and convert the upstream gradient given for one output."""
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"{where}: grad can be omitted only for an output with one element, "
+                f"got shape {root.shape}; pass a gradient of that shape"
+            )
+        g = np.ones(root.shape, dtype=root.dtype)
+    else:
+        g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        if g.shape != root.shape:
+            raise ValueError(
+                f"{where}: gradient has shape {g.shape} but the output has shape {root.shape}"
+            )
+        if g.dtype != root.dtype:
+            g = g.astype(root.dtype)
+    if create_graph:
+        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else Tensor._make(g)
+    return g
+
+
+def _run(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None,
+) -> list[Any] | None:
+    """Propagate gradients from ``roots``.
+
+    With ``inputs=None`` gradients of leaves are accumulated into ``.grad``;
+    otherwise the gradients of ``inputs`` are returned (``.grad`` untouched) and
+    only the part of the graph that leads to them is visited.
+    """
+    order = _topological_order(roots)
+    wanted: dict[int, int] = {}
+    needed: set[int] = set()
+    if inputs is not None:
+        wanted = {id(t): k for k, t in enumerate(inputs)}
+        # Keep only tensors from which some requested input can be reached.
+        needed.update(wanted)
+        for t in order:
+            node = t._node
+            if node is not None and node.inputs is not None:
+                if any(p is not None and id(p) in needed for p in node.inputs):
+                    needed.add(id(t))
+        order = [t for t in order if id(t) in needed]
+    results: list[Any] = [None] * len(wanted)
+
+    grads: dict[int, Any] = {}
+    for r, g in zip(roots, root_grads):
+        key = id(r)
+        grads[key] = g if key not in grads else grads[key] + g
+
+    enabled = _grad_mode._ENABLED
+    saved_mode = enabled[0]
+    enabled[0] = create_graph
+    try:
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if wanted:
+                k = wanted.get(id(t))
+                if k is not None:
+                    results[k] = g
+            node = t._node
+            if node is None:
+                if inputs is None:
+                    _accumulate_leaf(t, g, create_graph)
+                continue
+            if node.inputs is None:
+                raise RuntimeError(
+                    f"backward: the graph behind this tensor (op '{node.prim.name}') was freed by "
+                    "an earlier backward; pass retain_graph=True to the first backward to run "
+                    "backward through the same graph twice"
+                )
+            node_inputs = node.inputs
+            if create_graph:
+                ans: Any = t
+                args: tuple[Any, ...] = tuple(
+                    p if p is not None else Tensor._make(a)
+                    for p, a in zip(node_inputs, node.arrays or ())
+                )
+            else:
+                ans = t.data
+                args = node.arrays or ()
+            for i, p in enumerate(node_inputs):
+                if p is None or (wanted and id(p) not in needed):
+                    continue
+                gi = node.prim.vjp(i, g, ans, args, node.params)
+                key = id(p)
+                prev = grads.get(key)
+                grads[key] = gi if prev is None else prev + gi
+            if not retain_graph:
+                node.free()
+    finally:
+        enabled[0] = saved_mode
+    return results if inputs is not None else None
+
+
+def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool) -> None:
+    """Add ``g`` into ``t.grad`` without ever writing into an existing array."""
+    if isinstance(g, Tensor):
+        new = g if g.dtype == t.dtype else g.data.astype(t.dtype)
+        grad_t = new if isinstance(new, Tensor) else Tensor._make(new)
+    else:
+        if g.dtype != t.dtype:
+            g = g.astype(t.dtype)
+        grad_t = Tensor._make(g)
+    if grad_t.shape != t.shape:
+        raise RuntimeError(
+            f"backward: gradient of shape {grad_t.shape} for a leaf of shape {t.shape} "
+            "(a derivative rule returned the wrong shape)"
+        )
+    if t.grad is None:
+        t.grad = grad_t
+    elif create_graph:
+        t.grad = t.grad + grad_t
+    else:
+        t.grad = Tensor._make(t.grad.data + grad_t.data)
+
+
+def backward(
+    tensor: Tensor,
+    grad: Any = None,
+    *,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> None:
+    """Accumulate gradients of ``tensor`` into ``.grad`` of every leaf that requires grad.
+
+    See :meth:`Tensor.backward`.
+    """
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no graph; "
+            "create the leaves with requires_grad=True"
+        )
+    if retain_graph is None:
+        retain_graph = create_graph
+    g = _as_root_grad(tensor, grad, create_graph, "backward")
+    _run([tensor], [g], retain_graph=retain_graph, create_graph=create_graph, inputs=None)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors.
+        inputs: a Tensor or a sequence of Tensors that require grad (leaves or
+            intermediates).
+        grad_outputs: upstream gradient(s), one per output, each of the output's
+            shape; None for one-element outputs.
+        retain_graph: keep the graph for another backward (default: ``create_graph``).
+        create_graph: record this backward pass so the result can be differentiated.
+        allow_unused: return None for an input the outputs do not depend on,
+            instead of raising.
+
+    Returns:
+        A tuple with one Tensor (shape of the input) per input, in order.
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gouts = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    else:
+        gouts = list(grad_outputs)
+    if len(gouts) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(gouts)} grad_outputs")
+    for k, t in enumerate(ins):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs[{k}] is a {type(t).__name__}, expected a Tensor")
+        if not t.requires_grad:
+            raise ValueError(f"grad: inputs[{k}] (shape {t.shape}) does not require grad")
+    for k, t in enumerate(outs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: outputs[{k}] is a {type(t).__name__}, expected a Tensor")
+        if not t.requires_grad:
+            raise ValueError(
+                f"grad: outputs[{k}] does not require grad (it does not depend on any input "
+                "that requires grad)"
+            )
+    if retain_graph is None:
+        retain_graph = create_graph
+    root_grads = [_as_root_grad(o, g, create_graph, "grad") for o, g in zip(outs, gouts)]
+    raw = _run(outs, root_grads, retain_graph=retain_graph, create_graph=create_graph, inputs=ins)
+    assert raw is not None
+    result: list[Tensor | None] = []
+    for k, (t, g) in enumerate(zip(ins, raw)):
+        if g is None:
+            if not allow_unused:
+                raise ValueError(
+                    f"grad: inputs[{k}] (shape {t.shape}) is not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            g = Tensor._make(g if g.dtype == t.dtype else g.astype(t.dtype))
+        result.append(g)
+    return tuple(result)

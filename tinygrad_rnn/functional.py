@@ -1,0 +1,180 @@
+"""Composite functions: softmax family, losses, one-hot and embedding lookup.
+
+All are built from the primitives in :mod:`tinygrad_rnn.ops`; stability comes
+from the ``logsumexp`` and ``sigmoid`` primitives, which never overflow, so
+logits of ±1e4 give finite losses and exact gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tinygrad_rnn import ops
+from tinygrad_rnn.ops import logsumexp
+from tinygrad_rnn.tensor import Tensor
+
+Reduction = Literal["mean", "sum", "none"]
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "embedding",
+    "log_softmax",
+    "logsumexp",
+    "mse_loss",
+    "one_hot",
+    "softmax",
+]
+
+
+def _as_tensor(x: Any, name: str, where: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (np.ndarray, list, float, int)):
+        return Tensor(x)
+    raise TypeError(f"{where}: {name} must be a Tensor or array, got {type(x).__name__}")
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis``; same shape as ``x``, rows sum to 1."""
+    return ops.exp(x - logsumexp(x, axis=axis, keepdims=True))
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis``: log-probabilities, finite for any finite logits."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def _reduce(loss: Tensor, reduction: str, mask: Any, where: str) -> Tensor:
+    """Apply an optional per-element ``mask`` (weights) then the reduction."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if mask is not None:
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if m.shape != loss.shape:
+            raise ValueError(
+                f"{where}: mask has shape {m.shape} but the per-element loss has shape {loss.shape}"
+            )
+        loss = loss * m.astype(loss.dtype)
+        if reduction == "mean":
+            total = float(m.sum())
+            if total <= 0:
+                raise ValueError(f"{where}: mask selects no element, so the mean is undefined")
+            return loss.sum() / total
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if loss.size == 0:
+        raise ValueError(f"{where}: the mean of an empty loss is undefined")
+    return loss.mean()
+
+
+def one_hot(indices: Any, num_classes: int, dtype: npt.DTypeLike = np.float64) -> Tensor:
+    """Indices of shape ``S`` -> a ``(*S, num_classes)`` tensor of 0/1 (no grad)."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise IndexError(
+            f"one_hot: indices must lie in [0, {num_classes}), got values in "
+            f"[{idx.min()}, {idx.max()}]"
+        )
+    out = np.zeros((*idx.shape, num_classes), dtype=dtype)
+    np.put_along_axis(out, idx[..., None], 1, axis=-1)
+    return Tensor._make(out)
+
+
+def cross_entropy(
+    logits: Tensor,
+    targets: Any,
+    axis: int = -1,
+    reduction: Reduction = "mean",
+    mask: Any = None,
+) -> Tensor:
+    """Softmax cross-entropy ``-log softmax(logits)[target]``.
+
+    Args:
+        logits: unnormalised scores with the classes on ``axis``, e.g. ``(N, C)``
+            or ``(T, B, C)``.
+        targets: integer class indices (array or integer Tensor) with the shape
+            of ``logits`` without ``axis``.
+        axis: the class axis.
+        reduction: ``'mean'`` (over elements, or over the mask's weight),
+            ``'sum'`` or ``'none'`` (per-element losses).
+        mask: optional weights of the targets' shape (0 drops a step).
+
+    The gradient with respect to the logits is ``softmax(logits) - onehot``.
+    """
+    logits = _as_tensor(logits, "logits", "cross_entropy")
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
+    ax = axis % logits.ndim
+    expected = logits.shape[:ax] + logits.shape[ax + 1 :]
+    if t.shape != expected:
+        raise ValueError(
+            f"cross_entropy: targets have shape {t.shape} but logits {logits.shape} "
+            f"with classes on axis {axis} need targets of shape {expected}"
+        )
+    n_classes = logits.shape[ax]
+    if t.size and (t.min() < 0 or t.max() >= n_classes):
+        raise IndexError(
+            f"cross_entropy: targets must lie in [0, {n_classes}), got values in "
+            f"[{t.min()}, {t.max()}]"
+        )
+    picked = np.moveaxis(one_hot(t, n_classes, dtype=logits.dtype).data, -1, ax)
+    loss = -(log_softmax(logits, axis=ax) * picked).sum(axis=ax)
+    return _reduce(loss, reduction, mask, "cross_entropy")
+
+
+def binary_cross_entropy_with_logits(
+    logits: Tensor, targets: Any, reduction: Reduction = "mean", mask: Any = None
+) -> Tensor:
+    """``-[y log σ(x) + (1-y) log(1-σ(x))]`` from logits, stable for any x.
+
+    Uses ``max(x, 0) - x*y + log1p(exp(-|x|))``, in which no exponential can
+    overflow. ``targets`` has the logits' shape, values in [0, 1].
+    """
+    logits = _as_tensor(logits, "logits", "binary_cross_entropy_with_logits")
+    y = targets if isinstance(targets, Tensor) else np.asarray(targets, dtype=logits.dtype)
+    if y.shape != logits.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: targets have shape {y.shape}, "
+            f"logits have shape {logits.shape}"
+        )
+    loss = ops.relu(logits) - logits * y + ops.log1p(ops.exp(-ops.abs(logits)))
+    return _reduce(loss, reduction, mask, "binary_cross_entropy_with_logits")
+
+
+def mse_loss(pred: Tensor, target: Any, reduction: Reduction = "mean", mask: Any = None) -> Tensor:
+    """Squared error ``(pred - target)**2`` per element, then reduced; shapes must match."""
+    pred = _as_tensor(pred, "pred", "mse_loss")
+    tshape = target.shape if isinstance(target, Tensor) else np.shape(target)
+    if tshape != pred.shape:
+        raise ValueError(f"mse_loss: target has shape {tshape}, pred has shape {pred.shape}")
+    diff = pred - target
+    return _reduce(diff * diff, reduction, mask, "mse_loss")
+
+
+def embedding(indices: Any, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` (V, E) picked by integer ``indices`` of shape S -> (*S, E).
+
+    The backward adds up the gradient of rows picked more than once.
+    """
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (V, E), got shape {weight.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError(
+            f"embedding: indices must lie in [0, {weight.shape[0]}), got values in "
+            f"[{idx.min()}, {idx.max()}]"
+        )
+    return ops.getitem(weight, idx)

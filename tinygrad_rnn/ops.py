@@ -1,0 +1,472 @@
+"""Every primitive op of the engine, each with its derivative rule beside it.
+
+Read this file as a table: ``Primitive(name, forward, rule_for_input_0, ...)``.
+A rule ``(g, ans, *inputs, **params)`` returns the gradient for its input; it
+is written with the functions of this module and Python operators only, so it
+runs on arrays in an ordinary backward and on Tensors (recorded, hence
+differentiable again) under ``create_graph=True``.
+
+Broadcasting is undone in exactly one place, :func:`sum_to`, which every
+broadcasting op's rule calls.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn.autograd import Primitive
+from tinygrad_rnn.tensor import Tensor
+
+Axis = int | tuple[int, ...] | None
+
+
+def _value(x: Any) -> np.ndarray:
+    """The raw array behind a Tensor (or the array itself): for masks, never differentiated."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _like(mask: np.ndarray, x: Any) -> np.ndarray:
+    """A boolean or float mask in the float dtype of ``x`` so it never upcasts."""
+    return mask.astype(_value(x).dtype, copy=False)
+
+
+def _norm_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % ndim if ndim else 0 for a in axes)
+
+
+def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as 1 (where a reduction's output broadcasts back)."""
+    axes = _norm_axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+# ----------------------------------------------------------- broadcasting
+def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    out = np.sum(x, axis=axes, keepdims=True) if axes else x
+    return out.reshape(shape) if lead else out
+
+
+_sum_to = Primitive(
+    "sum_to",
+    _sum_to_forward,
+    lambda g, ans, x, shape: broadcast_to(g, x.shape),
+)
+
+_broadcast_to = Primitive(
+    "broadcast_to",
+    np.broadcast_to,
+    lambda g, ans, x, shape: sum_to(g, x.shape),
+)
+
+
+def sum_to(x: Any, shape: Sequence[int]) -> Any:
+    """Sum ``x`` down to ``shape``: the inverse of broadcasting (used by every rule)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return _sum_to(x, shape=shape)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    """Broadcast ``x`` to ``shape`` (numpy rules) without copying; the gradient sums back."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return _broadcast_to(x, shape=shape)
+
+
+# -------------------------------------------------------------- arithmetic
+add = Primitive(
+    "add",
+    np.add,
+    lambda g, ans, x, y: sum_to(g, x.shape),
+    lambda g, ans, x, y: sum_to(g, y.shape),
+)
+sub = Primitive(
+    "sub",
+    np.subtract,
+    lambda g, ans, x, y: sum_to(g, x.shape),
+    lambda g, ans, x, y: sum_to(-g, y.shape),
+)
+mul = Primitive(
+    "mul",
+    np.multiply,
+    lambda g, ans, x, y: sum_to(g * y, x.shape),
+    lambda g, ans, x, y: sum_to(g * x, y.shape),
+)
+div = Primitive(
+    "div",
+    np.divide,
+    lambda g, ans, x, y: sum_to(g / y, x.shape),
+    lambda g, ans, x, y: sum_to(-g * ans / y, y.shape),
+)
+neg = Primitive("neg", np.negative, lambda g, ans, x: -g)
+pow = Primitive(  # noqa: A001 - the op is called pow, like Python's **
+    "pow",
+    np.power,
+    lambda g, ans, x, y: sum_to(g * y * x ** (y - 1), x.shape),
+    lambda g, ans, x, y: sum_to(g * ans * log(x), y.shape),
+)
+
+
+# ------------------------------------------------------------------ matmul
+def _swap_last(x: Any) -> Any:
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return transpose(x, axes)
+
+
+def _matmul_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"both operands need at least one dimension, got {a.shape} @ {b.shape}")
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != k_b:
+        raise ValueError(f"inner dimensions differ: {a.shape} @ {b.shape} ({a.shape[-1]} != {k_b})")
+    return np.matmul(a, b)
+
+
+def _matmul_grad_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    if b.ndim == 1:  # (..., k) @ (k,) -> (...): the gradient is an outer product with b
+        return sum_to(reshape(g, (*g.shape, 1)) * b, a.shape)
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
+        g = reshape(g, (*g.shape[:-1], 1, g.shape[-1]))
+    return sum_to(g @ _swap_last(b), a.shape)
+
+
+def _matmul_grad_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 1 and b.ndim == 1:
+        return g * a
+    if a.ndim == 1:  # (k,) @ (..., k, m): outer product of a with each row of g
+        outer = reshape(a, (a.shape[0], 1)) * reshape(g, (*g.shape[:-1], 1, g.shape[-1]))
+        return sum_to(outer, b.shape)
+    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        row = sum_to(reshape(g, (*g.shape[:-1], 1, g.shape[-1])) @ a, (1, b.shape[0]))
+        return reshape(row, b.shape)
+    return sum_to(_swap_last(a) @ g, b.shape)
+
+
+matmul = Primitive("matmul", _matmul_forward, _matmul_grad_a, _matmul_grad_b)
+
+
+# ------------------------------------------------------------- elementwise
+def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
+    # exp of -|x| never overflows, so sigmoid(±1e3) is exact and silent.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans)
+log = Primitive("log", np.log, lambda g, ans, x: g / x)
+log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
+# Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
+tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans))
+sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans))
+relu = Primitive(
+    "relu",
+    lambda x: np.maximum(x, 0),
+    lambda g, ans, x: g * _like(_value(ans) > 0, g),
+)
+abs = Primitive(  # noqa: A001
+    "abs",
+    np.abs,
+    lambda g, ans, x: g * _like(np.sign(_value(x)), g),
+)
+
+
+def _clip_mask(x: Any, lo: float | None, hi: float | None) -> np.ndarray:
+    v = _value(x)
+    inside = np.ones(v.shape, dtype=bool)
+    if lo is not None:
+        inside &= v >= lo
+    if hi is not None:
+        inside &= v <= hi
+    return inside
+
+
+_clip = Primitive(
+    "clip",
+    lambda x, lo, hi: np.clip(x, lo, hi),
+    lambda g, ans, x, lo, hi: g * _like(_clip_mask(x, lo, hi), g),
+)
+
+
+def clip(x: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+    """Clamp ``x`` elementwise into [min, max]; zero gradient where it was clamped."""
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return _clip(x, lo=min, hi=max)
+
+
+def _max_share(x: Any, y: Any) -> np.ndarray:
+    """Weight of ``x`` in ``maximum(x, y)``: 1 where it wins, 1/2 on ties."""
+    xv, yv = _value(x), _value(y)
+    return (xv > yv) + 0.5 * (xv == yv)
+
+
+maximum = Primitive(
+    "maximum",
+    np.maximum,
+    lambda g, ans, x, y: sum_to(g * _like(_max_share(x, y), g), x.shape),
+    lambda g, ans, x, y: sum_to(g * _like(_max_share(y, x), g), y.shape),
+)
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Elementwise minimum (``-maximum(-x, -y)``); ties share the gradient."""
+    return -maximum(-x, -y)
+
+
+_where = Primitive(
+    "where",
+    lambda x, y, cond: np.where(cond, x, y),
+    lambda g, ans, x, y, cond: sum_to(g * _like(np.broadcast_to(cond, g.shape), g), x.shape),
+    lambda g, ans, x, y, cond: sum_to(g * _like(~np.broadcast_to(cond, g.shape), g), y.shape),
+)
+
+
+def where(cond: Any, x: Any, y: Any) -> Any:
+    """``x`` where ``cond`` is true, else ``y`` (broadcasting); ``cond`` is not differentiated."""
+    c = np.asarray(_value(cond))
+    if c.dtype != np.bool_:
+        raise TypeError(f"where: cond must be boolean, got dtype {c.dtype}")
+    return _where(x, y, cond=c)
+
+
+# -------------------------------------------------------------- reductions
+def _expand_reduced(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
+    """Reshape a reduction's gradient so it broadcasts against the input."""
+    return g if keepdims else reshape(g, _keepdims_shape(shape, axis))
+
+
+_sum = Primitive(
+    "sum",
+    lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+    lambda g, ans, x, axis, keepdims: broadcast_to(
+        _expand_reduced(g, x.shape, axis, keepdims), x.shape
+    ),
+)
+
+
+def _max_grad(g: Any, ans: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    xv = _value(x)
+    winners = xv == np.reshape(_value(ans), _keepdims_shape(xv.shape, axis))
+    share = winners / np.sum(winners, axis=axis, keepdims=True)  # ties split the gradient
+    return _expand_reduced(g, xv.shape, axis, keepdims) * _like(share, g)
+
+
+_max = Primitive(
+    "max",
+    lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+    _max_grad,
+)
+
+
+def _check_axis(name: str, x: Any, axis: Axis) -> Axis:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name}: axis must be an int or tuple of ints, got {axis!r}")
+        if not -x.ndim <= a < builtins.max(x.ndim, 1):
+            raise ValueError(f"{name}: axis {a} is out of range for shape {tuple(x.shape)}")
+    return int(axes[0]) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axes)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (int, tuple of ints, or None for every axis)."""
+    return _sum(x, axis=_check_axis("sum", x, axis), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis``: the sum divided by the number of elements reduced."""
+    axis = _check_axis("mean", x, axis)
+    count = math.prod(x.shape[a] for a in _norm_axes(axis, x.ndim))
+    return _sum(x, axis=axis, keepdims=keepdims) / builtins.max(count, 1)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+    if x.size == 0:
+        raise ValueError(f"max: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+    return _max(x, axis=_check_axis("max", x, axis), keepdims=keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis`` (``-max(-x)``); tied minima share the gradient equally."""
+    return -max(-x, axis=axis, keepdims=keepdims)
+
+
+def _logsumexp_forward(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
+    # Shift by the maximum so exp never overflows; an all -inf slice keeps shift 0.
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+_logsumexp = Primitive(
+    "logsumexp",
+    _logsumexp_forward,
+    lambda g, ans, x, axis, keepdims: _expand_reduced(g, x.shape, axis, keepdims)
+    * exp(x - _expand_reduced(ans, x.shape, axis, keepdims)),
+)
+
+
+def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x), axis))`` computed without overflow for any finite input."""
+    if x.size == 0:
+        raise ValueError(f"logsumexp: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+    return _logsumexp(x, axis=_check_axis("logsumexp", x, axis), keepdims=keepdims)
+
+
+# -------------------------------------------------------------- shape ops
+_reshape = Primitive(
+    "reshape",
+    lambda x, shape: np.reshape(x, shape),
+    lambda g, ans, x, shape: reshape(g, x.shape),
+)
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Any:
+    """Same elements, new ``shape`` (one entry may be -1)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return _reshape(x, shape=shape)
+
+
+def _inverse_permutation(axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    return None if axes is None else tuple(int(i) for i in np.argsort(axes))
+
+
+_transpose = Primitive(
+    "transpose",
+    lambda x, axes: np.transpose(x, axes),
+    lambda g, ans, x, axes: transpose(g, _inverse_permutation(axes)),
+)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
+    """Permute the axes (reverse them when ``axes`` is None), like ``np.transpose``."""
+    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+
+
+def _is_basic_index(index: Any) -> bool:
+    """Basic indices (ints, slices, None, ...) never repeat an element, so a plain write scatters."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts
+    )
+
+
+def _scatter_forward(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)  # repeated indices must add up
+    return out
+
+
+_scatter = Primitive(
+    "scatter_add",
+    _scatter_forward,
+    lambda g, ans, x, shape, index: getitem(g, index),
+)
+_getitem = Primitive(
+    "getitem",
+    lambda x, index: x[index],
+    lambda g, ans, x, index: _scatter(g, shape=x.shape, index=index),
+)
+
+
+def _normalize_index(index: Any) -> Any:
+    """Turn Tensors and lists inside an index into arrays numpy understands."""
+    if isinstance(index, tuple):
+        return tuple(_normalize_index(i) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, list):
+        index = np.asarray(index)
+    if isinstance(index, np.ndarray) and index.dtype.kind not in "biu":
+        raise IndexError(f"getitem: index arrays must be integer or boolean, got {index.dtype}")
+    return index
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for basic slices, integer arrays and boolean masks.
+
+    The backward scatters the gradient into zeros of ``x``'s shape, adding up
+    repeated indices.
+    """
+    return _getitem(x, index=_normalize_index(index))
+
+
+def _concat_grad(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
+    ax = axis % g.ndim
+    start = builtins.sum(x.shape[ax] for x in xs[:i])
+    index = (slice(None),) * ax + (slice(start, start + xs[i].shape[ax]),)
+    return getitem(g, index)
+
+
+def _stack_grad(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
+    ax = axis % g.ndim
+    return getitem(g, (slice(None),) * ax + (i,))
+
+
+_concat = Primitive(
+    "concat", lambda *xs, axis: np.concatenate(xs, axis=axis), vjp_n=_concat_grad
+)
+_stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp_n=_stack_grad)
+
+
+def concat(tensors: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along an existing ``axis`` (``np.concatenate``)."""
+    if len(tensors) == 0:
+        raise ValueError("concat: need at least one tensor")
+    return _concat(*tensors, axis=int(axis))
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
+    """Join same-shape tensors along a new ``axis`` (``np.stack``)."""
+    if len(tensors) == 0:
+        raise ValueError("stack: need at least one tensor")
+    return _stack(*tensors, axis=int(axis))
+
+
+def split(x: Any, sections: int | Sequence[int], axis: int = 0) -> list[Any]:
+    """Split like ``np.split``: ``sections`` equal parts, or at the given indices."""
+    axis = _check_axis("split", x, axis)  # type: ignore[assignment]
+    length = x.shape[axis]
+    if isinstance(sections, (int, np.integer)):
+        if sections <= 0 or length % sections:
+            raise ValueError(
+                f"split: axis {axis} of length {length} does not split into {sections} equal parts"
+            )
+        bounds = [length // sections * k for k in range(sections + 1)]
+    else:
+        bounds = [0, *(int(s) for s in sections), length]
+    lead = (slice(None),) * (axis % x.ndim)
+    return [getitem(x, (*lead, slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
+    """Split into ``chunks`` parts of equal size (the last may be smaller), as in PyTorch."""
+    axis = _check_axis("chunk", x, axis)  # type: ignore[assignment]
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    length = x.shape[axis]
+    size = -(-length // chunks)
+    return split(x, list(range(size, length, size)), axis=axis)
