@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 from hypothesis import HealthCheck, settings
 
 # CI: bounded, reproducible, no deadlines (shared 2-core machines are noisy).
@@ -24,6 +23,3 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
-
-# Any overflow, invalid value or division by zero inside numpy is a test failure.
-np.seterr(all="raise")
