@@ -150,7 +150,8 @@ def seed000_recursion(
         ∂L/∂s_t = Vᵀ ∂L/∂o_t + (Wᵀ ∂L/∂s_{t+1}) ⊙ (1 − s_{t+1}²)
 
     Correct: ``∂L/∂s_t = Vᵀ ∂L/∂o_t + Wᵀ((1 − s_{t+1}²) ⊙ ∂L/∂s_{t+1}) = Vᵀ ∂L/∂o_t + Wᵀ δ_{t+1}``.
-    The two agree when ``H = 1`` or ``T = 1`` (or ``W`` diagonal) and differ for generic ``W``.
+    The two agree when ``H = 1`` (or ``W`` diagonal), and with ``T = 1`` except for ``s0``;
+    they differ for generic ``W``.
     The weight gradients then follow seed 000's own (correct) ``∇_W L = Σ_t diag(1−s_t²) ∇_{s_t}
     L s_{t-1}ᵀ`` etc., fed with the wrong ``∇_{s_t} L``; ``∂L/∂s0`` continues the printed
     recursion one step, ``(Wᵀ ∂L/∂s_0) ⊙ (1 − s_0²)``. ``V`` and ``c`` do not depend on the
