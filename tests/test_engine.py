@@ -39,7 +39,7 @@ def test_second_backward_through_freed_graph_raises_clear_error() -> None:
     x = Tensor(_randn(2), requires_grad=True)
     loss = x.tanh().sum()
     loss.backward()
-    with pytest.raises(RuntimeError, match="freed.*retain_graph=True"):
+    with pytest.raises(RuntimeError, match=r"freed.*retain_graph=True"):
         loss.backward()
 
 
@@ -66,7 +66,7 @@ def test_backward_of_non_scalar_needs_a_gradient() -> None:
 
 
 def test_integer_tensors_cannot_require_grad() -> None:
-    with pytest.raises(TypeError, match="floating-point.*int"):
+    with pytest.raises(TypeError, match=r"floating-point.*int"):
         Tensor(np.arange(3), requires_grad=True)
     t = Tensor(np.arange(3))
     assert t.dtype.kind == "i" and not t.requires_grad
@@ -266,9 +266,7 @@ def test_gradcheck_catches_a_wrong_rule() -> None:
 
 def test_gradgradcheck_catches_a_rule_that_is_not_differentiable() -> None:
     # Right first derivative, but written on raw arrays: its own derivative is lost.
-    opaque_square = Primitive(
-        "opaque_square", np.square, lambda g, ans, x: g * 2 * ops._value(x)
-    )
+    opaque_square = Primitive("opaque_square", np.square, lambda g, ans, x: g * 2 * ops._value(x))
     x = Tensor(_randn(3), requires_grad=True)
     assert tg.gradcheck(lambda t: opaque_square(t), [x])
     with pytest.raises(tg.GradcheckError):

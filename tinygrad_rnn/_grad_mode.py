@@ -47,7 +47,7 @@ class _GradMode:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradMode):  # noqa: N801 - named like the PyTorch context users know
+class no_grad(_GradMode):
     """Record nothing: ops inside return tensors with ``requires_grad=False``.
 
     Use as ``with no_grad(): ...`` or as a decorator ``@no_grad()``.
@@ -56,7 +56,7 @@ class no_grad(_GradMode):  # noqa: N801 - named like the PyTorch context users k
     _value = False
 
 
-class enable_grad(_GradMode):  # noqa: N801
+class enable_grad(_GradMode):
     """Record the graph again inside a ``no_grad`` block (also a decorator)."""
 
     _value = True

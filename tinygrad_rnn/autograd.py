@@ -47,7 +47,7 @@ class Primitive:
     def __init__(
         self,
         name: str,
-        forward: Callable[..., np.ndarray],
+        forward: Callable[..., Any],
         *vjps: Rule,
         vjp_n: Rule | None = None,
     ) -> None:
@@ -139,9 +139,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     if not (needs_grad and _ENABLED[0]):
         return Tensor._make(out)
     result = Tensor._make(out, True)
-    inputs = tuple(
-        a if isinstance(a, Tensor) and a.requires_grad else None for a in args
-    )
+    inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
     result._node = Node(prim, inputs, arrays, params)
     if _SCOPE_HOOK[0] is not None:
         result._node.scope = _SCOPE_HOOK[0]()

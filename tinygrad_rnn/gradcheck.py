@@ -102,9 +102,12 @@ def gradcheck(
             x.data = original  # the caller's tensor is left exactly as it was
         err = np.abs(a_arr - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and (np.max(err) > 0 or not np.all(np.isfinite(a_arr))):
-            worst = np.unravel_index(int(np.argmax(np.where(np.isfinite(err), err, np.inf))), err.shape)
+            worst = np.unravel_index(
+                int(np.argmax(np.where(np.isfinite(err), err, np.inf))), err.shape
+            )
             msg = (
-                f"gradcheck: input {k} (shape {x.shape}) disagrees at index {tuple(map(int, worst))}: "
+                f"gradcheck: input {k} (shape {x.shape}) disagrees at index "
+                f"{tuple(map(int, worst))}: "
                 f"analytic {a_arr[worst]:.6g}, numeric {numeric[worst]:.6g}, "
                 f"|diff| {abs(a_arr[worst] - numeric[worst]):.3g} > atol + rtol*|numeric| = "
                 f"{atol + rtol * abs(numeric[worst]):.3g}"
@@ -144,9 +147,7 @@ def gradgradcheck(
         if not loss.requires_grad:
             return tuple(Tensor(np.zeros(x.shape)) for x in wrt)
         grads = grad(loss, wrt, create_graph=True, allow_unused=True)
-        return tuple(
-            g if g is not None else Tensor(np.zeros(x.shape)) for g, x in zip(grads, wrt)
-        )
+        return tuple(g if g is not None else Tensor(np.zeros(x.shape)) for g, x in zip(grads, wrt))
 
     return gradcheck(
         first_derivative,

@@ -13,6 +13,7 @@ broadcasting op's rule calls.
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -113,18 +114,23 @@ div = Primitive(
     lambda g, ans, x, y: sum_to(-g * ans / y, y.shape),
 )
 neg = Primitive("neg", np.negative, lambda g, ans, x: -g)
-pow = Primitive(  # noqa: A001 - the op is called pow, like Python's **
+pow = Primitive(
     "pow",
     np.power,
     lambda g, ans, x, y: sum_to(g * y * x ** (y - 1), x.shape),
-    lambda g, ans, x, y: sum_to(g * ans * log(x), y.shape),
+    lambda g, ans, x, y: sum_to(g * ans * _log(x), y.shape),
 )
 
 
 # ------------------------------------------------------------------ matmul
 def _swap_last(x: Any) -> Any:
-    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    axes = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
     return transpose(x, axes)
+
+
+def _log(x: Any) -> Any:
+    """``log`` for rules defined above the ``log`` primitive."""
+    return log(x)
 
 
 def _matmul_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,7 +183,7 @@ relu = Primitive(
     lambda x: np.maximum(x, 0),
     lambda g, ans, x: g * _like(_value(ans) > 0, g),
 )
-abs = Primitive(  # noqa: A001
+abs = Primitive(
     "abs",
     np.abs,
     lambda g, ans, x: g * _like(np.sign(_value(x)), g),
@@ -201,7 +207,7 @@ _clip = Primitive(
 )
 
 
-def clip(x: Any, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+def clip(x: Any, min: float | None = None, max: float | None = None) -> Any:
     """Clamp ``x`` elementwise into [min, max]; zero gradient where it was clamped."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
@@ -284,7 +290,7 @@ def _check_axis(name: str, x: Any, axis: Axis) -> Axis:
     return int(axes[0]) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axes)
 
 
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Sum over ``axis`` (int, tuple of ints, or None for every axis)."""
     return _sum(x, axis=_check_axis("sum", x, axis), keepdims=keepdims)
 
@@ -296,14 +302,14 @@ def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     return _sum(x, axis=axis, keepdims=keepdims) / builtins.max(count, 1)
 
 
-def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     if x.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     return _max(x, axis=_check_axis("max", x, axis), keepdims=keepdims)
 
 
-def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis`` (``-max(-x)``); tied minima share the gradient equally."""
     return -max(-x, axis=axis, keepdims=keepdims)
 
@@ -319,8 +325,10 @@ def _logsumexp_forward(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
 _logsumexp = Primitive(
     "logsumexp",
     _logsumexp_forward,
-    lambda g, ans, x, axis, keepdims: _expand_reduced(g, x.shape, axis, keepdims)
-    * exp(x - _expand_reduced(ans, x.shape, axis, keepdims)),
+    lambda g, ans, x, axis, keepdims: (
+        _expand_reduced(g, x.shape, axis, keepdims)
+        * exp(x - _expand_reduced(ans, x.shape, axis, keepdims))
+    ),
 )
 
 
@@ -366,9 +374,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 def _is_basic_index(index: Any) -> bool:
     """Basic indices (ints, slices, None, ...) never repeat an element, so a plain write scatters."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts
-    )
+    basic = (slice, int, np.integer)
+    return all(p is None or p is Ellipsis or isinstance(p, basic) for p in parts)
 
 
 def _scatter_forward(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
@@ -387,7 +394,7 @@ _scatter = Primitive(
 )
 _getitem = Primitive(
     "getitem",
-    lambda x, index: x[index],
+    lambda x, index: np.asarray(x[index]),
     lambda g, ans, x, index: _scatter(g, shape=x.shape, index=index),
 )
 
@@ -426,9 +433,7 @@ def _stack_grad(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
     return getitem(g, (slice(None),) * ax + (i,))
 
 
-_concat = Primitive(
-    "concat", lambda *xs, axis: np.concatenate(xs, axis=axis), vjp_n=_concat_grad
-)
+_concat = Primitive("concat", lambda *xs, axis: np.concatenate(xs, axis=axis), vjp_n=_concat_grad)
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp_n=_stack_grad)
 
 
@@ -459,7 +464,7 @@ def split(x: Any, sections: int | Sequence[int], axis: int = 0) -> list[Any]:
     else:
         bounds = [0, *(int(s) for s in sections), length]
     lead = (slice(None),) * (axis % x.ndim)
-    return [getitem(x, (*lead, slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [getitem(x, (*lead, slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:

@@ -135,7 +135,7 @@ class Tensor:
             raise ValueError(
                 f"item: only a tensor with one element can be converted, got shape {self.shape}"
             )
-        return self.data.item()  # type: ignore[no-any-return]
+        return self.data.item()  # type: ignore[no-any-return,unused-ignore]
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
@@ -310,7 +310,7 @@ class Tensor:
         """Elementwise square root (``x ** 0.5``)."""
         return _ops.pow(self, 0.5)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         """Elementwise clamp into [min, max]; the gradient is zero where clamped."""
         return _ops.clip(self, min, max)
 
@@ -345,7 +345,7 @@ class Tensor:
         return _ops.transpose(self, _shape_arg(axes))
 
     @property
-    def T(self) -> Tensor:  # noqa: N802
+    def T(self) -> Tensor:
         """All axes reversed (numpy's ``.T``)."""
         return _ops.transpose(self, None)
 

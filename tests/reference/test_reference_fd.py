@@ -46,8 +46,9 @@ NORM_FLOOR = 1e-3
 
 sizes = st.integers(min_value=1, max_value=5)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
-# No example database: the tree is shared, and a failure prints its seed and sizes anyway.
-FD_SETTINGS = settings(max_examples=25, deadline=None, database=None)
+# The number of examples comes from the hypothesis profile of tests/conftest.py (25 in CI, 40 in
+# development, 500 with HYPOTHESIS_PROFILE=thorough); finite differences have no deadline.
+FD_SETTINGS = settings(deadline=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ def rnn_problem(
     a = init_rnn_params(D, H, K, rng, scale=0.6, random_biases=True)
     a["xs"] = rng.standard_normal((T, B, D))
     a["s0"] = 0.5 * rng.standard_normal((B, H))
+    targets: np.ndarray
     if output == "softmax":
         targets = rng.integers(0, K, size=(T, B))
     elif output == "linear":
@@ -197,21 +199,31 @@ def rnn_problem(
     return a, targets
 
 
+RNNArgs = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]
+
+
+def rnn_args(a: Arrays, targets: np.ndarray) -> RNNArgs:
+    """The positional arguments ``(xs, targets, s0, U, W, V, b, c)`` of ``rnn_bptt``."""
+    return (a["xs"], targets, a["s0"], a["U"], a["W"], a["V"], a["b"], a["c"])
+
+
 def rnn_call(a: Arrays, targets: np.ndarray, **kwargs: Any) -> BPTTResult:
-    params = {k: a[k] for k in ("U", "W", "V", "b", "c")}
-    return rnn_bptt(a["xs"], targets, a["s0"], **params, **kwargs)
+    return rnn_bptt(*rnn_args(a, targets), **kwargs)
 
 
 def lstm_problem(
     seed: int, T: int, B: int, D: int, H: int, K: int, hidden_mse: bool
 ) -> tuple[Arrays, np.ndarray]:
     rng = np.random.default_rng(seed)
-    a = init_lstm_params(D, H, K, rng, random_biases=True)
+    a: Arrays = init_lstm_params(D, H, K, rng, random_biases=True)
     if hidden_mse:
         del a["W_y"], a["b_y"]
     a["xs"] = rng.standard_normal((T, B, D))
     a["h0"] = 0.5 * rng.standard_normal((B, H))
     a["c0"] = 0.5 * rng.standard_normal((B, H))
+    targets: np.ndarray
     if hidden_mse:
         targets = 0.5 * rng.standard_normal((T, B, H))
     else:
@@ -372,10 +384,6 @@ def test_rnn_mask_zero_steps_have_no_output_gradient() -> None:
 
 def softmax_rnn(seed: int, T: int, B: int, D: int, H: int, K: int) -> tuple[Arrays, np.ndarray]:
     return rnn_problem(seed, T, B, D, H, K, "softmax")
-
-
-def rnn_args(a: Arrays, targets: np.ndarray) -> tuple[Any, ...]:
-    return (a["xs"], targets, a["s0"], a["U"], a["W"], a["V"], a["b"], a["c"])
 
 
 def differs(x: np.ndarray, y: np.ndarray) -> bool:
@@ -685,7 +693,7 @@ def test_init_params_splat_into_the_functions() -> None:
     assert not rnn["b"].any() and not rnn["c"].any()
     xs = rng.standard_normal((T0, B0, D0)).astype(np.float32)
     y = rng.integers(0, K0, size=(T0, B0))
-    out = rnn_bptt(xs, y, np.zeros((B0, H0), np.float32), **rnn)
+    out = rnn_bptt(xs, y, np.zeros((B0, H0), np.float32), **rnn)  # type: ignore[arg-type]
     assert all(g.dtype == np.float32 for g in out.grads.values())
 
     lstm = init_lstm_params(D0, H0, K0, rng)

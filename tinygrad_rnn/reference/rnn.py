@@ -134,29 +134,38 @@ def _softmax_xent(
 
 
 # --------------------------------------------------------------------------------------------
-# Output layers of spec §1–2. Each returns (L, ∂L/∂o) where ∂L_t/∂o_t = ŷ_t − y_t (spec §2).
+# Output layers of spec §1–2.
 # --------------------------------------------------------------------------------------------
 
 
-def _output_loss(
-    fn: str, output: str, o: FloatArray, targets: npt.ArrayLike, mask: FloatArray
-) -> tuple[float, FloatArray]:
-    T, B, K = o.shape
+def _rnn_targets(
+    fn: str, output: str, targets: npt.ArrayLike, T: int, B: int, K: int
+) -> npt.NDArray[Any]:
+    """Validate the targets of ``output``'s loss (spec §2's table) before any computing."""
     if output == "softmax":
-        return _softmax_xent(o, _class_targets(fn, targets, T, B, K), mask)
+        return _class_targets(fn, targets, T, B, K)
     y = np.asarray(targets)
     _check_shape(fn, "targets", y, "(T, B, K)", (T, B, K))
+    if output == "sigmoid" and y.size and (y.min() < 0 or y.max() > 1):
+        raise ValueError(
+            f"{fn}: sigmoid targets must lie in the range [0, 1], "
+            f"got values in [{y.min()}, {y.max()}]"
+        )
+    return y
+
+
+def _output_loss(
+    output: str, o: FloatArray, y: npt.NDArray[Any], mask: FloatArray
+) -> tuple[float, FloatArray]:
+    """``(L, ∂L/∂o)`` of spec §2's output layers; in each case ``∂L_t/∂o_t = ŷ_t − y_t``."""
+    if output == "softmax":
+        return _softmax_xent(o, y, mask)
     y = y.astype(o.dtype, copy=False)
     if output == "linear":
         # ŷ = o, L_t = ½‖y − ŷ‖²
         diff = o - y
         return float(0.5 * (mask * (diff * diff).sum(axis=-1)).sum()), diff * mask[..., None]
-    # output == "sigmoid" (validated by the caller)
-    if y.size and (y.min() < 0 or y.max() > 1):
-        raise ValueError(
-            f"{fn}: sigmoid targets must lie in the range [0, 1], "
-            f"got values in [{y.min()}, {y.max()}]"
-        )
+    # output == "sigmoid": ŷ = σ(o), L_t = −Σ[y log ŷ + (1−y) log(1−ŷ)].
     # log σ(o) = −log(1 + e^{−o}) and log(1 − σ(o)) = −log(1 + e^{o}) via logaddexp, which never
     # overflows; σ(o) itself is then exp(log σ(o)), which can at most underflow to 0.
     log_p = -np.logaddexp(0.0, -o)
@@ -273,8 +282,11 @@ def rnn_bptt(
         raise ValueError(f"{fn}: output must be one of {OUTPUTS}, got {output!r}")
     p = _validate_rnn(fn, xs, s0, U, W, V, b, c)
     T, B, _ = p.xs.shape
+    y = _rnn_targets(fn, output, targets, T, B, p.V.shape[0])
+    mask_ = _as_mask(fn, mask, T, B, p.xs.dtype)
+
     s, o = _rnn_forward(p)
-    loss, do = _output_loss(fn, output, o, targets, _as_mask(fn, mask, T, B, o.dtype))
+    loss, do = _output_loss(output, o, y, mask_)
     # do[t] = ∂L/∂o_t: ŷ_t − y_t at steps with a loss, 0 at steps without one (spec §2, §3).
 
     ds = np.empty_like(s)  # ∂L/∂s_t
