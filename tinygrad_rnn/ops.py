@@ -372,7 +372,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 
 
 def _is_basic_index(index: Any) -> bool:
-    """Basic indices (ints, slices, None, ...) never repeat an element, so a plain write scatters."""
+    """Basic indices (ints, slices, None, ...) never repeat an element: a plain write scatters."""
     parts = index if isinstance(index, tuple) else (index,)
     basic = (slice, int, np.integer)
     return all(p is None or p is Ellipsis or isinstance(p, basic) for p in parts)

@@ -50,7 +50,7 @@ ShapeLike = int | Sequence[int] | st.SearchStrategy[Shape]
 AVOID_DISTANCE = 1e-3
 # Internal margins are a little wider than promised, so rounding a drawn float64 to
 # float32 can never bring a value inside the promised distance.
-_MARGIN = 1 + 1e-4
+_MARGIN = 1.01
 
 
 def shapes(
