@@ -330,6 +330,7 @@ def test_lstm_hidden_mse_grads_match_fd(
 def test_rnn_dhidden_matches_fd(
     seed: int, T: int, B: int, D: int, H: int, K: int, output: str, mask_kind: str
 ) -> None:
+    """``dhidden`` is the total ∂L/∂s_t: finite differences of a perturbation added to s_t."""
     a, targets = rnn_problem(seed, T, B, D, H, K, output)
     mask = make_mask(np.random.default_rng(seed + 1), T, B, mask_kind)
     m = np.ones((T, B)) if mask is None else mask
@@ -350,6 +351,7 @@ def test_rnn_dhidden_matches_fd(
 def test_lstm_dhidden_matches_fd(
     seed: int, T: int, B: int, D: int, H: int, K: int, hidden_mse: bool
 ) -> None:
+    """``dhidden`` is the total ∂L/∂h_t (spec §4–5): finite differences of a perturbation of h_t."""
     a, targets = lstm_problem(seed, T, B, D, H, K, hidden_mse)
     mask = make_mask(np.random.default_rng(seed + 1), T, B, "binary")
     assert mask is not None
@@ -361,9 +363,10 @@ def test_lstm_dhidden_matches_fd(
     assert rel_error(result.dhidden, fd) < RTOL
 
 
-def test_rnn_mask_zero_steps_have_no_output_gradient() -> None:
-    """Spec §3: with a loss only at the last step (many-to-one) the loss is that step's alone,
-    and a fully masked sequence has zero loss and exactly zero gradients."""
+def test_rnn_mask_selects_the_steps_with_a_loss() -> None:
+    """Spec §3, many-to-one: with a loss only at the last step the loss is that step's alone and
+    ∂L/∂o_t = 0 before it, so ∂L/∂s_t there is only the recurrent path Wᵀ δ_{t+1}; a fully
+    masked sequence has zero loss and exactly zero gradients."""
     a, targets = rnn_problem(3, T=4, B=2, D=3, H=3, K=3, output="softmax")
     last = np.zeros((4, 2))
     last[-1] = 1.0
@@ -372,9 +375,26 @@ def test_rnn_mask_zero_steps_have_no_output_gradient() -> None:
     assert only_last.loss == pytest.approx(
         rnn_call({**a, "xs": a["xs"][-1:], "s0": full.hidden[-2]}, targets[-1:]).loss
     )
+    delta = (1 - only_last.hidden**2) * only_last.dhidden
+    np.testing.assert_allclose(only_last.dhidden[:-1], delta[1:] @ a["W"], rtol=1e-12)
     none = rnn_call(a, targets, mask=np.zeros((4, 2)))
     assert none.loss == 0.0
     assert all(not g.any() for g in none.grads.values())
+
+
+def test_empty_sequence_has_zero_loss_and_gradients() -> None:
+    """T = 0: no step, no loss; every gradient exists with its input's shape and is zero."""
+    a, targets = rnn_problem(0, 0, 2, 3, 4, 5, "softmax")
+    results = [rnn_call(a, targets)]
+    for hidden_mse in (False, True):
+        lstm, lstm_targets = lstm_problem(0, 0, 2, 3, 4, 5, hidden_mse)
+        results.append(lstm_call(lstm, lstm_targets, hidden_mse))
+        a |= lstm
+    for result in results:
+        assert result.loss == 0.0
+        assert result.hidden.shape == result.dhidden.shape == (0, 2, 4)
+        for name, g in result.grads.items():
+            assert g.shape == a[name].shape and not g.any(), name
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import numpy.typing as npt
 from .rnn import (
     FloatArray,
     _class_targets,
+    _previous,
+    _recurrent_grads,
     _rnn_forward,
     _RNNInputs,
     _softmax_xent,
@@ -171,14 +173,9 @@ def seed000_recursion(
         ds[t] = do[t] @ p.V + recurrent
         # The erratum: the tanh derivative of step t is applied after Wᵀ instead of before.
         recurrent = (ds[t] @ p.W) * _tanh_grad(s[t])
-    delta = _tanh_grad(s) * ds
-    s_prev = np.concatenate([p.s0[None], s[:-1]], axis=0)
-    return {
-        "U": np.einsum("tbh,tbd->hd", delta, p.xs),
-        "W": np.einsum("tbh,tbj->hj", delta, s_prev),
-        "b": delta.sum(axis=(0, 1)),
-        "s0": recurrent,
-    }
+    grads = _recurrent_grads(p, s, _tanh_grad(s) * ds)  # seed 000's own ∇_U, ∇_W, ∇_b
+    grads["s0"] = recurrent
+    return grads
 
 
 def seed002_update_in_loop(
@@ -222,12 +219,12 @@ def seed002_update_in_loop(
     V_new = p.V - lr * np.einsum("tbk,tbh->kh", do, s)
     c_new = p.c - lr * do.sum(axis=(0, 1))
     U_new, W_new, b_new = p.U, p.W, p.b
+    s_prev = _previous(p.s0, s)
     dhnext = np.zeros_like(p.s0)
     for t in reversed(range(T)):
         delta_t = _tanh_grad(s[t]) * (do[t] @ V_new + dhnext)  # the erratum: updated V and W
-        s_prev = s[t - 1] if t > 0 else p.s0
         # Rebinding (not -=) so the caller's arrays are never written.
-        W_new = W_new - lr * delta_t.T @ s_prev
+        W_new = W_new - lr * delta_t.T @ s_prev[t]
         U_new = U_new - lr * delta_t.T @ p.xs[t]
         b_new = b_new - lr * delta_t.sum(axis=0)
         dhnext = delta_t @ W_new

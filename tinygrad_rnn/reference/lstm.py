@@ -25,6 +25,7 @@ from .rnn import (
     _check_ndim,
     _check_shape,
     _class_targets,
+    _previous,
     _softmax_xent,
     _tanh_grad,
 )
@@ -55,7 +56,6 @@ class _LSTMCache(NamedTuple):
     i: FloatArray
     c_bar: FloatArray  # c̃_t
     o: FloatArray
-    c: FloatArray  # c_t
     c_prev: FloatArray  # c_{t-1}
     tanh_c: FloatArray  # tanh(c_t)
     h: FloatArray  # h_t
@@ -123,8 +123,7 @@ def _lstm_forward(p: _LSTMInputs) -> _LSTMCache:
         c[t] = c_prev = f[t] * c_prev + i[t] * c_bar[t]  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ c̃_t
         tanh_c[t] = np.tanh(c[t])
         h[t] = h_prev = o[t] * tanh_c[t]  # h_t = o_t ⊙ tanh(c_t)
-    c_prevs = np.concatenate([p.c0[None], c[:-1]], axis=0)
-    return _LSTMCache(z, f, i, c_bar, o, c, c_prevs, tanh_c, h)
+    return _LSTMCache(z, f, i, c_bar, o, _previous(p.c0, c), tanh_c, h)
 
 
 def _lstm_backward(
@@ -144,7 +143,7 @@ def _lstm_backward(
     dc_next = np.zeros_like(p.c0)
     for t in reversed(range(T)):
         f, i, c_bar, o, tanh_c = cache.f[t], cache.i[t], cache.c_bar[t], cache.o[t], cache.tanh_c[t]
-        dh = dh_total[t] = dh_out[t] + dh_next  # dh = dy W_yᵀ + dh_next
+        dh = dh_total[t] = dh_out[t] + dh_next  # dh = dy W_yᵀ (§4) or 2(h_t − y_t) (§5) + dh_next
         do = dh * tanh_c * o * (1 - o)  # do = dh ⊙ tanh(c_t) ⊙ o_t(1−o_t)
         dc = dh * o * _tanh_grad(tanh_c) + dc_next  # dc = dh ⊙ o_t ⊙ (1 − tanh²(c_t)) + dc_next
         d = {

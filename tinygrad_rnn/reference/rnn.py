@@ -227,6 +227,21 @@ def _rnn_forward(p: _RNNInputs) -> tuple[FloatArray, FloatArray]:
     return s, o
 
 
+def _previous(first: FloatArray, seq: FloatArray) -> FloatArray:
+    """``[first, seq_0, …, seq_{T-2}]``: the state each step starts from, e.g. ``s_{t-1}``."""
+    # Concatenate then drop the last, rather than ``seq[:-1]``, so that T = 0 stays empty.
+    return np.concatenate([first[None], seq], axis=0)[:-1]
+
+
+def _recurrent_grads(p: _RNNInputs, s: FloatArray, delta: FloatArray) -> dict[str, FloatArray]:
+    """Spec §1's hidden-layer gradients from the error terms ``δ_t`` ``(T, B, H)``."""
+    return {
+        "U": np.einsum("tbh,tbd->hd", delta, p.xs),  # Σ_t δ_t x_tᵀ
+        "W": np.einsum("tbh,tbj->hj", delta, _previous(p.s0, s)),  # Σ_t δ_t s_{t-1}ᵀ
+        "b": delta.sum(axis=(0, 1)),  # Σ_t δ_t
+    }
+
+
 def _tanh_grad(s: FloatArray) -> FloatArray:
     """``1 − s²`` for ``s = tanh(a)``, factored as ``(1 − s)(1 + s)``.
 
@@ -248,6 +263,7 @@ def rnn_bptt(
     *,
     output: str = "softmax",
     mask: npt.ArrayLike | None = None,
+    ds_last: npt.ArrayLike | None = None,
 ) -> BPTTResult:
     """Loss and exact gradients of a vanilla tanh RNN by closed-form BPTT.
 
@@ -269,6 +285,9 @@ def rnn_bptt(
             ``"sigmoid"`` (binary cross-entropy summed over the ``K`` outputs).
         mask: optional ``(T, B)`` weights of each step's loss (0/1 picks the steps that carry a
             loss, spec §3); default all ones.
+        ds_last: optional ``(B, H)`` gradient arriving at the last state ``s_T`` from outside the
+            network, e.g. from a decoder that starts from ``s_T`` (spec §3, seed 001's
+            encoder–decoder). It seeds the recursion in place of 0; the loss is unchanged.
 
     Returns:
         :class:`BPTTResult` whose ``grads`` has keys ``"U", "W", "V", "b", "c", "s0", "xs"``,
@@ -291,23 +310,22 @@ def rnn_bptt(
 
     ds = np.empty_like(s)  # ∂L/∂s_t
     delta = np.empty_like(s)  # δ_t = ∂L/∂a_t, seed 002's error term (seed 003's dhraw)
-    dhnext = np.zeros_like(p.s0)  # Wᵀ δ_{t+1}; nothing flows back into the last step
+    # Wᵀ δ_{t+1}; only ds_last (if any) flows back into the last step.
+    dhnext = np.zeros_like(p.s0)
+    if ds_last is not None:
+        _check_shape(fn, "ds_last", np.asarray(ds_last), "(B, H)", (B, p.W.shape[0]))
+        dhnext = dhnext + np.asarray(ds_last, dtype=p.s0.dtype)
     for t in reversed(range(T)):
         ds[t] = do[t] @ p.V + dhnext  # ∂L/∂s_t = Vᵀ ∂L/∂o_t + Wᵀ δ_{t+1}
         delta[t] = _tanh_grad(s[t]) * ds[t]  # δ_t = (1 − s_t²) ⊙ ∂L/∂s_t
         # Uses the forward pass's W: seed 002 updates W inside this loop, which is not ∂L/∂W.
         dhnext = delta[t] @ p.W  # Wᵀ δ_t, the recurrent part of ∂L/∂s_{t-1}
 
-    s_prev = np.concatenate([p.s0[None], s[:-1]], axis=0)  # s_{t-1} for t = 0..T-1
-    grads: dict[str, FloatArray] = {
-        "U": np.einsum("tbh,tbd->hd", delta, p.xs),  # Σ_t δ_t x_tᵀ
-        "W": np.einsum("tbh,tbj->hj", delta, s_prev),  # Σ_t δ_t s_{t-1}ᵀ
-        "V": np.einsum("tbk,tbh->kh", do, s),  # Σ_t ∂L/∂o_t s_tᵀ
-        "b": delta.sum(axis=(0, 1)),  # Σ_t δ_t
-        "c": do.sum(axis=(0, 1)),  # Σ_t ∂L/∂o_t
-        "s0": dhnext,  # Wᵀ δ_0
-        "xs": delta @ p.U,  # ∂L/∂x_t = Uᵀ δ_t
-    }
+    grads = _recurrent_grads(p, s, delta)  # U, W, b
+    grads["V"] = np.einsum("tbk,tbh->kh", do, s)  # Σ_t ∂L/∂o_t s_tᵀ
+    grads["c"] = do.sum(axis=(0, 1))  # Σ_t ∂L/∂o_t
+    grads["s0"] = dhnext  # Wᵀ δ_0
+    grads["xs"] = delta @ p.U  # ∂L/∂x_t = Uᵀ δ_t
     return BPTTResult(loss, grads, s, ds)
 
 
