@@ -277,3 +277,16 @@ def test_gradcheck_requires_float64() -> None:
     x = Tensor(_randn(2), requires_grad=True, dtype=np.float32)
     with pytest.raises(TypeError, match="float64"):
         tg.gradcheck(lambda t: t * 2, [x])
+
+
+def test_leaf_gradients_never_share_memory_with_each_other_or_the_caller() -> None:
+    a = Tensor(np.zeros(3), requires_grad=True)
+    b = Tensor(np.zeros(3), requires_grad=True)
+    g = np.ones(3)
+    (a + b).backward(g)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(a.grad.data, g)
+    c = Tensor(np.zeros((2, 3)), requires_grad=True)
+    gg = np.arange(6.0)
+    (gc_,) = tg.grad(c.reshape(6), [c], grad_outputs=gg)
+    assert not np.shares_memory(gc_.data, gg)

@@ -157,7 +157,9 @@ def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool) -> None:
             "(a derivative rule returned the wrong shape)"
         )
     if t.grad is None:
-        t.grad = grad_t
+        # Rules pass gradients through unchanged (add, reshape), so ``g`` may be shared with
+        # another leaf or be the caller's own array: a leaf's .grad must own its memory.
+        t.grad = grad_t if create_graph else Tensor._make(np.array(grad_t.data))
     elif create_graph:
         t.grad = t.grad + grad_t
     else:
@@ -247,6 +249,6 @@ def grad(
             result.append(None)
             continue
         if not isinstance(g, Tensor):
-            g = Tensor._make(g if g.dtype == t.dtype else g.astype(t.dtype))
+            g = Tensor._make(np.array(g, dtype=t.dtype))  # owned: never aliases another result
         result.append(g)
     return tuple(result)
