@@ -9,9 +9,14 @@ Everything a user needs is importable from here::
     x = tg.Tensor(np.random.randn(3, 4), requires_grad=True)
     y = (x.tanh() ** 2).sum()
     y.backward()          # x.grad now holds dy/dx
+
+Subpackages: :mod:`~tinygrad_rnn.nn` (modules, RNN/LSTM/GRU), :mod:`~tinygrad_rnn.optim`,
+:mod:`~tinygrad_rnn.functional`, :mod:`~tinygrad_rnn.reference` (the documents' closed-form
+BPTT), :mod:`~tinygrad_rnn.scope`; :mod:`tinygrad_rnn.testing` (hypothesis strategies, needs
+the ``dev`` extra) and :mod:`tinygrad_rnn.viz` (graph drawing) are imported on demand.
 """
 
-from tinygrad_rnn import functional
+from tinygrad_rnn import functional, nn, optim, reference, scope
 from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -53,8 +58,12 @@ __all__ = [
     "matmul",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
+    "reference",
     "reshape",
+    "scope",
     "split",
     "stack",
     "sum_to",
