@@ -15,7 +15,8 @@ what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from tinygrad_rnn import _grad_mode
 from tinygrad_rnn.tensor import Tensor
 
 Rule = Callable[..., Any]
+_SEQUENCE = itertools.count()
 _ENABLED = _grad_mode._ENABLED
 _SCALARS = (int, float, bool, np.generic)
 
@@ -40,9 +42,13 @@ class Primitive:
             inputs (arrays on the fast path, Tensors under ``create_graph``).
         vjp_n: for variadic ops (concat, stack): ``rule(i, g, ans, *args,
             **params)`` giving the gradient of input ``i``.
+        accumulate: optional in-place form of the rule of input 0 for ops whose
+            gradient is sparse (indexing): ``accumulate(buffer, g, *args, **params)``
+            adds the gradient into ``buffer``. Used only on the array path; the
+            differentiable rule in ``vjps`` stays the definition.
     """
 
-    __slots__ = ("forward", "name", "vjp_n", "vjps")
+    __slots__ = ("accumulate", "forward", "name", "vjp_n", "vjps")
 
     def __init__(
         self,
@@ -50,8 +56,10 @@ class Primitive:
         forward: Callable[..., Any],
         *vjps: Rule,
         vjp_n: Rule | None = None,
+        accumulate: Callable[..., None] | None = None,
     ) -> None:
         self.name = name
+        self.accumulate = accumulate
         self.forward = forward
         self.vjps = vjps
         self.vjp_n = vjp_n
@@ -80,7 +88,7 @@ class Node:
     without ``retain_graph``; the node then reports itself as freed.
     """
 
-    __slots__ = ("arrays", "inputs", "params", "prim", "scope")
+    __slots__ = ("arrays", "inputs", "params", "prim", "scope", "seq")
 
     def __init__(
         self,
@@ -94,6 +102,9 @@ class Node:
         self.arrays: tuple[np.ndarray, ...] | None = arrays
         self.params = params
         self.scope: Any = None
+        # Creation order: an op's inputs always exist before it, so sorting nodes by
+        # ``seq`` (newest first) is a topological order for the backward pass.
+        self.seq = next(_SEQUENCE)
 
     @property
     def freed(self) -> bool:
@@ -118,31 +129,51 @@ def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
         raise TypeError(f"cannot use {type(value).__name__} as an operand: {exc}") from None
 
 
+def _op_error(prim: Primitive, exc: Exception, arrays: Sequence[Any]) -> Exception:
+    """The forward's exception, prefixed with the op's name and its input shapes."""
+    shapes = ", ".join(str(np.shape(a)) for a in arrays)
+    message = f"{prim.name}: {exc} (input shapes {shapes})"
+    try:
+        return type(exc)(message)
+    except Exception:  # an exception type with a constructor of its own
+        return ValueError(message)
+
+
 def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Tensor:
     """Run ``prim`` on Tensors (and constants) and record a node when grad is needed."""
-    float_dtype = None
+    # One pass over the arguments: this is the hottest function of the engine.
+    arrays: list[Any] = []
+    has_constant = False
     needs_grad = False
     for a in args:
         if isinstance(a, Tensor):
+            arrays.append(a.data)
             if a.requires_grad:
                 needs_grad = True
-            if float_dtype is None and a.data.dtype.kind == "f":
-                float_dtype = a.data.dtype
-    arrays = tuple(a.data if isinstance(a, Tensor) else _constant(a, float_dtype) for a in args)
+        else:
+            arrays.append(a)
+            has_constant = True
+    if has_constant:
+        float_dtype = next(
+            (x.dtype for x in arrays if isinstance(x, np.ndarray) and x.dtype.kind == "f"), None
+        )
+        arrays = [
+            a.data if isinstance(a, Tensor) else _constant(x, float_dtype)
+            for a, x in zip(args, arrays)
+        ]
     try:
         out = prim.forward(*arrays, **params)
     except (ValueError, IndexError, TypeError) as exc:
-        shapes = ", ".join(str(a.shape) for a in arrays)
-        raise type(exc)(f"{prim.name}: {exc} (input shapes {shapes})") from exc
+        raise _op_error(prim, exc, arrays) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if not (needs_grad and _ENABLED[0]):
         return Tensor._make(out)
     result = Tensor._make(out, True)
-    inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
-    result._node = Node(prim, inputs, arrays, params)
+    inputs = tuple([a if isinstance(a, Tensor) and a.requires_grad else None for a in args])
+    node = result._node = Node(prim, inputs, tuple(arrays), params)
     if _SCOPE_HOOK[0] is not None:
-        result._node.scope = _SCOPE_HOOK[0]()
+        node.scope = _SCOPE_HOOK[0]()
     return result
 
 

@@ -17,26 +17,32 @@ from tinygrad_rnn import _grad_mode
 from tinygrad_rnn.tensor import Tensor
 
 
+def _node_seq(t: Tensor) -> int:
+    node = t._node
+    return -1 if node is None else node.seq
+
+
 def _topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
-    """Tensors reachable from ``roots`` that require grad, inputs before outputs."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    """Tensors reachable from ``roots`` through recorded ops, outputs before inputs.
+
+    Nodes are numbered in creation order and an op's inputs always exist before the op
+    runs, so sorting by that number (newest first) is a topological order; leaves, which
+    have no rule to run, come last. Collecting is a plain stack walk: no recursion.
+    """
+    seen: dict[int, Tensor] = {}
+    stack: list[Tensor] = []
+    for r in roots:
+        if id(r) not in seen:
+            seen[id(r)] = r
+            stack.append(r)
     while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t._node
+        node = stack.pop()._node
         if node is not None and node.inputs is not None:
             for p in node.inputs:
                 if p is not None and id(p) not in seen:
-                    stack.append((p, False))
-    return order
+                    seen[id(p)] = p
+                    stack.append(p)
+    return sorted(seen.values(), key=_node_seq, reverse=True)
 
 
 def _as_root_grad(root: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
@@ -82,7 +88,7 @@ def _run(
         wanted = {id(t): k for k, t in enumerate(inputs)}
         # Keep only tensors from which some requested input can be reached.
         needed.update(wanted)
-        for t in order:
+        for t in reversed(order):
             node = t._node
             if node is not None and node.inputs is not None:
                 if any(p is not None and id(p) in needed for p in node.inputs):
@@ -91,6 +97,9 @@ def _run(
     results: list[Any] = [None] * len(wanted)
 
     grads: dict[int, Any] = {}
+    # Arrays the engine allocated itself (sums, scatter buffers) may be updated in place;
+    # any other gradient may be shared with another tensor or with the caller.
+    owned: set[int] = set()
     for r, g in zip(roots, root_grads):
         key = id(r)
         grads[key] = g if key not in grads else grads[key] + g
@@ -99,26 +108,30 @@ def _run(
     saved_mode = enabled[0]
     enabled[0] = create_graph
     try:
-        for t in reversed(order):
-            g = grads.pop(id(t), None)
+        for t in order:
+            key = id(t)
+            g = grads.pop(key, None)
             if g is None:
                 continue
+            is_owned = key in owned
+            owned.discard(key)
             if wanted:
-                k = wanted.get(id(t))
+                k = wanted.get(key)
                 if k is not None:
                     results[k] = g
             node = t._node
             if node is None:
                 if inputs is None:
-                    _accumulate_leaf(t, g, create_graph)
+                    _accumulate_leaf(t, g, create_graph, is_owned)
                 continue
-            if node.inputs is None:
+            node_inputs = node.inputs
+            if node_inputs is None:
                 raise RuntimeError(
                     f"backward: the graph behind this tensor (op '{node.prim.name}') was freed by "
                     "an earlier backward; pass retain_graph=True to the first backward to run "
                     "backward through the same graph twice"
                 )
-            node_inputs = node.inputs
+            prim = node.prim
             if create_graph:
                 ans: Any = t
                 args: tuple[Any, ...] = tuple(
@@ -131,10 +144,30 @@ def _run(
             for i, p in enumerate(node_inputs):
                 if p is None or (wanted and id(p) not in needed):
                     continue
-                gi = node.prim.vjp(i, g, ans, args, node.params)
-                key = id(p)
-                prev = grads.get(key)
-                grads[key] = gi if prev is None else prev + gi
+                pkey = id(p)
+                prev = grads.get(pkey)
+                if prim.accumulate is not None and not create_graph:
+                    # A sparse gradient (a slice): add it into one buffer per input instead
+                    # of materialising a zero-padded array for every use.
+                    if prev is None or pkey not in owned:
+                        buf = np.zeros(p.shape, dtype=p.dtype)
+                        if prev is not None:
+                            buf += prev
+                        grads[pkey] = prev = buf
+                        owned.add(pkey)
+                    prim.accumulate(prev, g, *args, **node.params)
+                    continue
+                gi = prim.vjp(i, g, ans, args, node.params)
+                if prev is None:
+                    grads[pkey] = gi
+                elif create_graph:
+                    grads[pkey] = prev + gi
+                elif pkey in owned and prev.shape == np.shape(gi):
+                    prev += gi
+                else:
+                    total = prev + gi
+                    grads[pkey] = total if type(total) is np.ndarray else np.asarray(total)
+                    owned.add(pkey)
             if not retain_graph:
                 node.free()
     finally:
@@ -142,15 +175,15 @@ def _run(
     return results if inputs is not None else None
 
 
-def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool) -> None:
-    """Add ``g`` into ``t.grad`` without ever writing into an existing array."""
+def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool, owned: bool) -> None:
+    """Add ``g`` into ``t.grad`` without ever writing into an array someone else holds."""
     if isinstance(g, Tensor):
         new = g if g.dtype == t.dtype else g.data.astype(t.dtype)
         grad_t = new if isinstance(new, Tensor) else Tensor._make(new)
     else:
         if g.dtype != t.dtype:
-            g = g.astype(t.dtype)
-        grad_t = Tensor._make(g)
+            g, owned = g.astype(t.dtype), True
+        grad_t = Tensor._make(np.asarray(g))
     if grad_t.shape != t.shape:
         raise RuntimeError(
             f"backward: gradient of shape {grad_t.shape} for a leaf of shape {t.shape} "
@@ -159,11 +192,11 @@ def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool) -> None:
     if t.grad is None:
         # Rules pass gradients through unchanged (add, reshape), so ``g`` may be shared with
         # another leaf or be the caller's own array: a leaf's .grad must own its memory.
-        t.grad = grad_t if create_graph else Tensor._make(np.array(grad_t.data))
+        t.grad = grad_t if create_graph or owned else Tensor._make(np.array(grad_t.data))
     elif create_graph:
         t.grad = t.grad + grad_t
     else:
-        t.grad = Tensor._make(t.grad.data + grad_t.data)
+        t.grad = Tensor._make(np.asarray(t.grad.data + grad_t.data))  # 0-d sums are scalars
 
 
 def backward(

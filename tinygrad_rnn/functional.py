@@ -49,15 +49,22 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 
 def _reduce(loss: Tensor, reduction: str, mask: Any, where: str) -> Tensor:
-    """Apply an optional per-element ``mask`` (weights) then the reduction."""
+    """Apply an optional mask (weights) then the reduction.
+
+    The mask has the per-element loss's shape, or a leading part of it: a per-step
+    ``(T, B)`` mask weighs every output of a ``(T, B, K)`` loss at that step. With
+    ``'mean'`` the weighted sum is divided by the total weight of the stretched mask.
+    """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if mask is not None:
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-        if m.shape != loss.shape:
+        if m.shape != loss.shape[: m.ndim]:
             raise ValueError(
-                f"{where}: mask has shape {m.shape} but the per-element loss has shape {loss.shape}"
+                f"{where}: mask has shape {m.shape} but the per-element loss has shape "
+                f"{loss.shape}; the mask must match it or a leading part of it"
             )
+        m = np.broadcast_to(m.reshape(m.shape + (1,) * (loss.ndim - m.ndim)), loss.shape)
         loss = loss * m.astype(loss.dtype)
         if reduction == "mean":
             total = float(m.sum())
@@ -115,6 +122,10 @@ def cross_entropy(
         raise TypeError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
     if logits.ndim == 0:
         raise ValueError("cross_entropy: logits need a class axis, got a 0-d tensor")
+    if not -logits.ndim <= axis < logits.ndim:
+        raise ValueError(
+            f"cross_entropy: axis {axis} is out of range for logits of shape {logits.shape}"
+        )
     ax = axis % logits.ndim
     expected = logits.shape[:ax] + logits.shape[ax + 1 :]
     if t.shape != expected:
@@ -138,8 +149,9 @@ def binary_cross_entropy_with_logits(
 ) -> Tensor:
     """``-[y log σ(x) + (1-y) log(1-σ(x))]`` from logits, stable for any x.
 
-    Uses ``max(x, 0) - x*y + log1p(exp(-|x|))``, in which no exponential can
-    overflow. ``targets`` has the logits' shape, values in [0, 1].
+    Uses ``softplus(x) - x*y`` with a softplus that never overflows; its gradient
+    is ``σ(x) - y`` everywhere (no kink at 0). ``targets`` has the logits' shape,
+    values in [0, 1].
     """
     logits = _as_tensor(logits, "logits", "binary_cross_entropy_with_logits")
     y = targets if isinstance(targets, Tensor) else np.asarray(targets, dtype=logits.dtype)
@@ -148,7 +160,7 @@ def binary_cross_entropy_with_logits(
             f"binary_cross_entropy_with_logits: targets have shape {y.shape}, "
             f"logits have shape {logits.shape}"
         )
-    loss = ops.relu(logits) - logits * y + ops.log1p(ops.exp(-ops.abs(logits)))
+    loss = ops.softplus(logits) - logits * y
     return _reduce(loss, reduction, mask, "binary_cross_entropy_with_logits")
 
 

@@ -173,6 +173,8 @@ def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
 
 
 exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans)
+# log(1 + e^x) without overflow; its derivative is the (smooth) sigmoid, kink-free at 0.
+softplus = Primitive("softplus", lambda x: np.logaddexp(0, x), lambda g, ans, x: g * sigmoid(x))
 log = Primitive("log", np.log, lambda g, ans, x: g / x)
 log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
@@ -211,7 +213,10 @@ def clip(x: Any, min: float | None = None, max: float | None = None) -> Any:
     """Clamp ``x`` elementwise into [min, max]; zero gradient where it was clamped."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
-    return _clip(x, lo=min, hi=max)
+    # Python floats, so numpy float64 bounds cannot upcast a float32 tensor.
+    lo = None if min is None else float(min)
+    hi = None if max is None else float(max)
+    return _clip(x, lo=lo, hi=hi)
 
 
 def _max_share(x: Any, y: Any) -> np.ndarray:
@@ -368,7 +373,13 @@ _transpose = Primitive(
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """Permute the axes (reverse them when ``axes`` is None), like ``np.transpose``."""
-    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+    if axes is None:
+        return _transpose(x, axes=None)
+    axes = tuple(int(a) for a in axes)
+    if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+    # Normalised, so the backward's inverse permutation is right for negative axes too.
+    return _transpose(x, axes=tuple(a % x.ndim for a in axes))
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -378,12 +389,17 @@ def _is_basic_index(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, basic) for p in parts)
 
 
+def _scatter_into(out: np.ndarray, g: np.ndarray, index: Any) -> None:
+    """Add ``g`` into ``out[index]`` in place; repeated advanced indices add up."""
+    if _is_basic_index(index):
+        out[index] += g
+    else:
+        np.add.at(out, index, g)
+
+
 def _scatter_forward(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
     out = np.zeros(shape, dtype=g.dtype)
-    if _is_basic_index(index):
-        out[index] = g
-    else:
-        np.add.at(out, index, g)  # repeated indices must add up
+    _scatter_into(out, g, index)
     return out
 
 
@@ -396,6 +412,8 @@ _getitem = Primitive(
     "getitem",
     lambda x, index: np.asarray(x[index]),
     lambda g, ans, x, index: _scatter(g, shape=x.shape, index=index),
+    # The same rule, written into the engine's gradient buffer for ``x`` (no zero padding).
+    accumulate=lambda buf, g, x, index: _scatter_into(buf, g, index),
 )
 
 
@@ -406,7 +424,8 @@ def _normalize_index(index: Any) -> Any:
     if isinstance(index, Tensor):
         index = index.data
     if isinstance(index, list):
-        index = np.asarray(index)
+        # An empty list would become a float array; it selects nothing.
+        index = np.asarray(index) if len(index) else np.zeros(0, dtype=np.intp)
     if isinstance(index, np.ndarray) and index.dtype.kind not in "biu":
         raise IndexError(f"getitem: index arrays must be integer or boolean, got {index.dtype}")
     return index

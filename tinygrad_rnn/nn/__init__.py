@@ -1,0 +1,80 @@
+"""Neural-network modules built on the autodiff engine (PyTorch-like API and layouts).
+
+Everything here is composed from the engine's ops (matmul, tanh, sigmoid,
+slicing, concat, stack, ``+``, ``*``): there is no hand-written backward, the
+gradients come from autograd alone. Parameter names, shapes and gate orders
+match ``torch.nn`` so state_dicts move between the two::
+
+    import numpy as np
+    from tinygrad_rnn import nn
+
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(input_size=3, hidden_size=5, num_layers=2, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    out, (h_n, c_n) = lstm(rng.standard_normal((7, 2, 3)))   # (T, B, D) -> (T, B, H)
+    loss = nn.CrossEntropyLoss()(head(out), rng.integers(0, 4, (7, 2)))
+    loss.backward()
+
+Contents: :class:`Module`, :class:`Parameter`, :class:`Sequential`;
+:class:`Linear`, :class:`Embedding`; cells :class:`RNNCell`, :class:`LSTMCell`,
+:class:`GRUCell`; layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and
+:func:`unroll`; losses; converters to the documents' and PyTorch's layouts
+(:mod:`.convert`); gradient diagnostics (:mod:`.diagnostics`); truncated BPTT
+(:mod:`.tbptt`).
+"""
+
+from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell
+from tinygrad_rnn.nn.convert import (
+    cell_from_layer,
+    load_torch_state_dict,
+    lstm_from_document,
+    lstm_grads_to_document,
+    lstm_to_document,
+    module_from_torch,
+    rnn_from_document,
+    rnn_grads_to_document,
+    rnn_to_document,
+    to_torch_state_dict,
+)
+from tinygrad_rnn.nn.diagnostics import hidden_grad_norms, parameter_grad_norms
+from tinygrad_rnn.nn.layers import Embedding, Linear
+from tinygrad_rnn.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from tinygrad_rnn.nn.module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
+from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, unroll
+from tinygrad_rnn.nn.tbptt import TBPTTResult, chunk_bounds, detach_state, run_tbptt
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Embedding",
+    "GRUCell",
+    "IncompatibleKeys",
+    "LSTMCell",
+    "Linear",
+    "MSELoss",
+    "Module",
+    "Parameter",
+    "RNNCell",
+    "Sequential",
+    "StateDictError",
+    "TBPTTResult",
+    "cell_from_layer",
+    "chunk_bounds",
+    "detach_state",
+    "hidden_grad_norms",
+    "load_torch_state_dict",
+    "lstm_from_document",
+    "lstm_grads_to_document",
+    "lstm_to_document",
+    "module_from_torch",
+    "parameter_grad_norms",
+    "rnn_from_document",
+    "rnn_grads_to_document",
+    "rnn_to_document",
+    "run_tbptt",
+    "to_torch_state_dict",
+    "unroll",
+]

@@ -1,0 +1,515 @@
+"""Sequence layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and the functional :func:`unroll`.
+
+The layers have PyTorch's signatures, parameter names (``weight_ih_l0``,
+``bias_hh_l1_reverse``, ...), shapes and return conventions, so a state_dict
+moves between them and ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` unchanged.
+
+How a direction of a layer runs (the part that matters for speed)::
+
+    gi  = X W_ihᵀ + (b_ih + b_hh)      one matmul for all T steps: (T, B, G·H)
+    W_hhᵀ is transposed once
+    for t: state = step(gi[t], state, W_hhᵀ)   # only h W_hhᵀ + the nonlinearity per step
+
+``step`` is the same function a cell uses (:mod:`tinygrad_rnn.nn.cells`), so the
+equations are written once and a layer equals its cell unrolled over time.
+Each direction runs in ``scope("l0")`` / ``scope("l0_reverse")`` and each step
+in ``scope("t=3")`` so graph drawings can cluster the ops per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tinygrad_rnn import ops
+from tinygrad_rnn.nn.cells import (
+    NONLINEARITIES,
+    LSTMState,
+    _gru_step,
+    _input_projection,
+    _lstm_step,
+    _rnn_step,
+    _summed_bias,
+)
+from tinygrad_rnn.nn.module import (
+    Module,
+    Parameter,
+    _as_input,
+    _check_float_dtype,
+    _check_torch_type,
+    _positive,
+    _torch_dtype,
+    _torch_state,
+    _uniform,
+)
+from tinygrad_rnn.scope import scope
+from tinygrad_rnn.tensor import Tensor
+
+__all__ = ["GRU", "LSTM", "RNN", "unroll"]
+
+# What a step carries: h for RNN/GRU, (h, c) for LSTM.
+State = Any
+
+
+class _RNNBase(Module):
+    """The machinery shared by :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    A subclass sets ``_gates`` (G: ``weight_ih`` is ``(G·H, ·)``) and defines
+    ``_step`` (one time step through the shared step function) and
+    ``_projection_bias`` (what is added once to the hoisted input projection).
+    """
+
+    _gates = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        bidirectional: bool,
+        dtype: npt.DTypeLike,
+        rng: np.random.Generator | None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.input_size = _positive(input_size, "input_size", where)
+        self.hidden_size = _positive(hidden_size, "hidden_size", where)
+        self.num_layers = _positive(num_layers, "num_layers", where)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = _check_float_dtype(dtype, where)
+        rng = np.random.default_rng() if rng is None else rng
+        H, G = self.hidden_size, self._gates
+        bound = 1.0 / math.sqrt(H)
+        # PyTorch's order: per layer, per direction: weight_ih, weight_hh, bias_ih, bias_hh.
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else H * self.num_directions
+            for suffix in self._suffixes(layer):
+                setattr(
+                    self, "weight_ih" + suffix, _uniform(rng, bound, (G * H, in_size), self.dtype)
+                )
+                setattr(self, "weight_hh" + suffix, _uniform(rng, bound, (G * H, H), self.dtype))
+                if self.bias:
+                    setattr(self, "bias_ih" + suffix, _uniform(rng, bound, (G * H,), self.dtype))
+                    setattr(self, "bias_hh" + suffix, _uniform(rng, bound, (G * H,), self.dtype))
+
+    if TYPE_CHECKING:
+        # The per-layer parameters (weight_ih_l0, bias_hh_l1_reverse, ...) are set with
+        # setattr; tell type checkers that such attributes are Parameters.
+        def __getattr__(self, name: str) -> Parameter: ...
+
+    def _suffixes(self, layer: int) -> list[str]:
+        """Parameter-name suffixes of ``layer``: ``["_l0"]`` or ``["_l0", "_l0_reverse"]``."""
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def _params(
+        self, suffix: str
+    ) -> tuple[Parameter, Parameter, Parameter | None, Parameter | None]:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer and direction."""
+        # The biases are absent with bias=False.
+        b_ih, b_hh = (
+            getattr(self, "bias_ih" + suffix, None),
+            getattr(self, "bias_hh" + suffix, None),
+        )
+        return getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix), b_ih, b_hh
+
+    # ------------------------------------------------------------ subclass hooks
+    def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
+        return _summed_bias(bias_ih, bias_hh)
+
+    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+        raise NotImplementedError
+
+    @staticmethod
+    def _hidden(state: State) -> Tensor:
+        """The part of a state that is the layer's output (h)."""
+        return state
+
+    # ----------------------------------------------------------------- checks
+    def _input(self, input: Any) -> tuple[Tensor, bool]:
+        """``input`` as a time-first ``(T, B, D)`` Tensor, and whether it was unbatched."""
+        where = type(self).__name__
+        x = _as_input(input, self.dtype, where, "input")
+        layout = (
+            "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        )
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{where}: input must have shape {layout} or (seq_len, input_size) with "
+                f"input_size={self.input_size}, got {x.shape}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = ops.reshape(x, (x.shape[0], 1, x.shape[1]))
+        elif self.batch_first:
+            x = ops.transpose(x, (1, 0, 2))
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"{where}: input is an empty sequence (seq_len=0, shape {input.shape})"
+            )
+        return x, unbatched
+
+    def _initial(self, h0: Any, name: str, batch: int, unbatched: bool) -> list[Tensor]:
+        """One ``(B, H)`` initial hidden tensor per layer and direction (zeros for None)."""
+        where, n, H = type(self).__name__, self.num_layers * self.num_directions, self.hidden_size
+        if h0 is None:
+            zeros = Tensor._make(np.zeros((batch, H), dtype=self.dtype))
+            return [zeros] * n
+        h0 = _as_input(h0, self.dtype, where, name)
+        expected = (n, H) if unbatched else (n, batch, H)
+        if h0.shape != expected:
+            layout = (
+                "(num_layers*num_directions, hidden_size)"
+                if unbatched
+                else ("(num_layers*num_directions, batch, hidden_size)")
+            )
+            raise ValueError(f"{where}: {name} must have shape {expected} {layout}, got {h0.shape}")
+        if unbatched:
+            h0 = ops.reshape(h0, (n, 1, H))
+        return [h0[k] for k in range(n)]
+
+    def _initial_states(self, hx: Any, batch: int, unbatched: bool) -> list[State]:
+        """One initial state per layer and direction (LSTM overrides this for ``(h0, c0)``)."""
+        return self._initial(hx, "h0", batch, unbatched)
+
+    # ---------------------------------------------------------------- forward
+    def _run_direction(
+        self, x: Tensor, state: State, suffix: str, reverse: bool
+    ) -> tuple[list[Tensor], State]:
+        """Run one layer in one direction over ``x (T, B, ·)``.
+
+        Returns the per-step outputs ``h_t`` in time order (also when running in
+        reverse) and the final state (after the last step processed).
+        """
+        w_ih, w_hh, b_ih, b_hh = self._params(suffix)
+        gi_all = _input_projection(x, w_ih, self._projection_bias(b_ih, b_hh))  # (T, B, G·H)
+        w_hh_t = w_hh.T  # transposed once, not once per step
+        T = x.shape[0]
+        hs: list[Tensor] = [None] * T  # type: ignore[list-item]
+        for t in reversed(range(T)) if reverse else range(T):
+            with scope(f"t={t}"):
+                state = self._step(gi_all[t], state, w_hh_t, b_hh)
+            hs[t] = self._hidden(state)
+        return hs, state
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
+        """Run the whole stack over a sequence.
+
+        Args:
+            input: ``(T, B, D)``, or ``(B, T, D)`` with ``batch_first``, or an
+                unbatched ``(T, D)``.
+            hx: initial state, None for zeros: ``h0 (L·dirs, B, H)`` (unbatched
+                ``(L·dirs, H)``; never batch-first); :class:`LSTM` takes ``(h0, c0)``.
+
+        Returns:
+            ``(output, h_n)`` (:class:`LSTM`: ``(output, (h_n, c_n))``), with
+            ``output (T, B, dirs·H)`` (batch-first or unbatched like the input),
+            the last layer's ``h_t``, forward and reverse halves concatenated; and
+            ``h_n (L·dirs, B, H)`` the final state of each layer and direction
+            (for the reverse direction: its state after reading ``x_0``).
+        """
+        x, unbatched = self._input(input)
+        batch = x.shape[1]
+        states = self._initial_states(hx, batch, unbatched)
+        finals: list[State] = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                with scope(suffix[1:]):
+                    hs, final = self._run_direction(
+                        x, states[layer * self.num_directions + d], suffix, reverse=d == 1
+                    )
+                outputs.append(ops.stack(hs, axis=0))
+                finals.append(final)
+            # The next layer reads both directions: (T, B, dirs·H).
+            x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
+        return self._format_output(x, unbatched), self._format_final(finals, unbatched)
+
+    def _format_output(self, out: Tensor, unbatched: bool) -> Tensor:
+        if unbatched:
+            return ops.reshape(out, (out.shape[0], out.shape[2]))
+        return ops.transpose(out, (1, 0, 2)) if self.batch_first else out
+
+    def _stack_final(self, hs: list[Tensor], unbatched: bool) -> Tensor:
+        """Per layer-and-direction ``(B, H)`` tensors -> ``(L·dirs, B, H)`` (or ``(L·dirs, H)``)."""
+        h_n = ops.stack(hs, axis=0)
+        return ops.reshape(h_n, (h_n.shape[0], h_n.shape[2])) if unbatched else h_n
+
+    def _format_final(self, finals: list[State], unbatched: bool) -> Any:
+        return self._stack_final(finals, unbatched)
+
+    # ------------------------------------------------------------------ misc
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+    @classmethod
+    def _from_torch(cls, torch_module: Any, **config: Any) -> Any:
+        """Build a layer with ``torch_module``'s configuration and copy its parameters.
+
+        Dropout between layers is not implemented here, so the copy computes what
+        the torch module computes in eval mode.
+        """
+        _check_torch_type(torch_module, cls)
+        if getattr(torch_module, "proj_size", 0):
+            raise ValueError(f"{cls.__name__}.from_torch: proj_size > 0 is not supported")
+        layer = cls(
+            torch_module.input_size,
+            torch_module.hidden_size,
+            num_layers=torch_module.num_layers,
+            bias=torch_module.bias,
+            batch_first=torch_module.batch_first,
+            bidirectional=torch_module.bidirectional,
+            dtype=_torch_dtype(torch_module, cls.__name__),
+            **config,
+        )
+        layer.load_state_dict(_torch_state(torch_module))
+        return layer
+
+
+class RNN(_RNNBase):
+    """Multi-layer Elman RNN, ``torch.nn.RNN``'s signature, parameters and returns.
+
+    Per layer and direction, with ``x_t`` the input of that layer::
+
+        h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh),   act = tanh or relu
+
+    Parameters (``k`` = layer, ``_reverse`` for the backward direction):
+    ``weight_ih_lk (H, D)`` (layer ``k>0``: ``(H, dirs·H)``), ``weight_hh_lk (H, H)``,
+    ``bias_ih_lk (H,)``, ``bias_hh_lk (H,)``, all from ``U(-1/√H, 1/√H)``.
+
+    ``rnn(input, h0=None) -> (output, h_n)``; shapes as in :meth:`LSTM.forward`.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+        )
+        self.nonlinearity = nonlinearity
+
+    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+        return _rnn_step(gi, state, w_hh_t, self.nonlinearity)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
+
+        ``input`` is ``(T, B, D)``, ``(B, T, D)`` with ``batch_first`` or unbatched
+        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See :meth:`LSTM.forward`.
+        """
+        out, h_n = super().forward(input, hx)
+        return out, h_n
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity!r}"
+
+    @classmethod
+    def from_torch(cls, torch_module: Any) -> RNN:
+        """Copy a ``torch.nn.RNN`` (configuration, dtype and every parameter)."""
+        layer: RNN = cls._from_torch(torch_module, nonlinearity=torch_module.nonlinearity)
+        return layer
+
+
+class LSTM(_RNNBase):
+    """Multi-layer LSTM, ``torch.nn.LSTM``'s signature, parameters and returns.
+
+    Per layer and direction (gate order i, f, g, o)::
+
+        [i, f, g, o] = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
+        c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)
+        h_t = σ(o) ⊙ tanh(c_t)
+
+    Parameters: ``weight_ih_lk (4H, D)`` (``k>0``: ``(4H, dirs·H)``),
+    ``weight_hh_lk (4H, H)``, ``bias_ih_lk (4H,)``, ``bias_hh_lk (4H,)`` (and
+    ``..._reverse``), all from ``U(-1/√H, 1/√H)``.
+
+    ``lstm(input, (h0, c0)=None) -> (output, (h_n, c_n))``; ``h0, c0, h_n, c_n``
+    are ``(L·dirs, B, H)``; shapes in :meth:`forward`. No ``proj_size``.
+    """
+
+    _gates = 4
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+        )
+
+    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+        h, c = state
+        return _lstm_step(gi, h, c, w_hh_t)
+
+    @staticmethod
+    def _hidden(state: State) -> Tensor:
+        return state[0]
+
+    def _initial_states(self, hx: Any, batch: int, unbatched: bool) -> list[State]:
+        if hx is None:
+            zeros = self._initial(None, "h0", batch, unbatched)
+            return list(zip(zeros, zeros))
+        if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"LSTM: hx must be None or a tuple (h0, c0), got {type(hx).__name__}")
+        hs = self._initial(hx[0], "h0", batch, unbatched)
+        cs = self._initial(hx[1], "c0", batch, unbatched)
+        return list(zip(hs, cs))
+
+    def _format_final(self, finals: list[State], unbatched: bool) -> Any:
+        return (
+            self._stack_final([h for h, _ in finals], unbatched),
+            self._stack_final([c for _, c in finals], unbatched),
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, LSTMState]:
+        """Run the LSTM over a sequence: ``(input, (h0, c0)=None) -> (output, (h_n, c_n))``.
+
+        Args:
+            input: ``(T, B, D)``, ``(B, T, D)`` with ``batch_first``, or unbatched ``(T, D)``.
+            hx: None (zeros) or ``(h0, c0)``, each ``(L·dirs, B, H)`` (unbatched
+                ``(L·dirs, H)``; never batch-first).
+
+        Returns:
+            ``output (T, B, dirs·H)`` (batch-first or unbatched like the input): the
+            last layer's ``h_t``, forward and reverse halves concatenated; ``h_n`` and
+            ``c_n (L·dirs, B, H)``: the final state of each layer and direction (the
+            reverse direction's after reading ``x_0``), index ``layer·dirs + direction``.
+        """
+        out, (h_n, c_n) = super().forward(input, hx)
+        return out, (h_n, c_n)
+
+    @classmethod
+    def from_torch(cls, torch_module: Any) -> LSTM:
+        """Copy a ``torch.nn.LSTM`` (configuration, dtype, every parameter; no proj_size)."""
+        layer: LSTM = cls._from_torch(torch_module)
+        return layer
+
+
+class GRU(_RNNBase):
+    """Multi-layer GRU, ``torch.nn.GRU``'s signature, parameters and returns.
+
+    Per layer and direction (gate order r, z, n)::
+
+        r_t = σ(x_t W_irᵀ + b_ir + h_{t-1} W_hrᵀ + b_hr)
+        z_t = σ(x_t W_izᵀ + b_iz + h_{t-1} W_hzᵀ + b_hz)
+        n_t = tanh(x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn))
+        h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    Parameters: ``weight_ih_lk (3H, D)`` (``k>0``: ``(3H, dirs·H)``),
+    ``weight_hh_lk (3H, H)``, ``bias_ih_lk (3H,)``, ``bias_hh_lk (3H,)`` (and
+    ``..._reverse``), all from ``U(-1/√H, 1/√H)``. Only ``b_ih`` is hoisted into
+    the all-steps projection: ``b_hn`` sits inside the reset gate.
+
+    ``gru(input, h0=None) -> (output, h_n)``; shapes as in :meth:`LSTM.forward`.
+    """
+
+    _gates = 3
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        bidirectional: bool = False,
+        dtype: npt.DTypeLike = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+        )
+
+    def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
+        return bias_ih
+
+    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+        return _gru_step(gi, state, w_hh_t, bias_hh)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
+
+        ``input`` is ``(T, B, D)``, ``(B, T, D)`` with ``batch_first`` or unbatched
+        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See :meth:`LSTM.forward`.
+        """
+        out, h_n = super().forward(input, hx)
+        return out, h_n
+
+    @classmethod
+    def from_torch(cls, torch_module: Any) -> GRU:
+        """Copy a ``torch.nn.GRU`` (configuration, dtype and every parameter)."""
+        layer: GRU = cls._from_torch(torch_module)
+        return layer
+
+
+def unroll(cell: Callable[[Any, Any], Any], xs: Any, state: Any = None) -> list[Any]:
+    """Run ``cell`` over a sequence one step at a time and return every state.
+
+    ``states[t] = cell(xs[t], states[t-1])`` with ``states[-1] = state``. For
+    an :class:`~tinygrad_rnn.nn.RNNCell` or :class:`~tinygrad_rnn.nn.GRUCell`
+    each entry is ``h_t (B, H)``; for an :class:`~tinygrad_rnn.nn.LSTMCell`
+    it is ``(h_t, c_t)``. The entries are the graph's own tensors, so
+    ``tinygrad_rnn.grad(loss, [h_0, ..., h_{T-1}])`` gives the total ``∂L/∂h_t``
+    (see :func:`tinygrad_rnn.nn.diagnostics.hidden_grad_norms`).
+
+    Args:
+        cell: a cell (any callable ``cell(x_t, state) -> state``).
+        xs: ``(T, B, D)`` (or ``(T, D)``) Tensor or array, or a sequence of per-step inputs.
+        state: the initial state (None: the cell's zeros).
+
+    Returns:
+        The T states, in time order.
+
+    Raises:
+        ValueError: ``xs`` is empty (T=0).
+        TypeError: ``xs`` is not a Tensor, array or sequence.
+    """
+    if isinstance(xs, (Tensor, np.ndarray)):
+        if xs.ndim == 0:
+            raise ValueError("unroll: xs must have a time axis first, got a 0-d value")
+    elif not isinstance(xs, (list, tuple)):
+        raise TypeError(f"unroll: xs must be a Tensor, array or list, got {type(xs).__name__}")
+    if len(xs) == 0:
+        raise ValueError("unroll: xs is an empty sequence (T=0)")
+    states = []
+    for t in range(len(xs)):
+        with scope(f"t={t}"):
+            state = cell(xs[t], state)
+        states.append(state)
+    return states
