@@ -36,6 +36,7 @@ from tinygrad_rnn.ops import (
     transpose,
     where,
 )
+from tinygrad_rnn.serialization import load, save
 from tinygrad_rnn.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "load",
     "logsumexp",
     "matmul",
     "maximum",
@@ -63,6 +65,7 @@ __all__ = [
     "optim",
     "reference",
     "reshape",
+    "save",
     "scope",
     "split",
     "stack",

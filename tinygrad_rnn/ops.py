@@ -173,13 +173,13 @@ def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
 
 
 exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans)
-# log(1 + e^x) without overflow; its derivative is the (smooth) sigmoid, kink-free at 0.
-softplus = Primitive("softplus", lambda x: np.logaddexp(0, x), lambda g, ans, x: g * sigmoid(x))
 log = Primitive("log", np.log, lambda g, ans, x: g / x)
 log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
 tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans))
 sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans))
+# log(1 + e^x) without overflow; its derivative is the (smooth) sigmoid, kink-free at 0.
+softplus = Primitive("softplus", lambda x: np.logaddexp(0, x), lambda g, ans, x: g * sigmoid(x))
 relu = Primitive(
     "relu",
     lambda x: np.maximum(x, 0),
