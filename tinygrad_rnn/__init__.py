@@ -18,6 +18,7 @@ the ``dev`` extra) and :mod:`tinygrad_rnn.viz` (graph drawing) are imported on d
 
 from tinygrad_rnn import functional, nn, optim, reference, scope
 from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
+from tinygrad_rnn.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_rnn.ops import (
@@ -42,6 +43,7 @@ from tinygrad_rnn.tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "GradcheckError",
     "Tensor",
     "__version__",
@@ -49,11 +51,13 @@ __all__ = [
     "chunk",
     "clip",
     "concat",
+    "detect_anomaly",
     "enable_grad",
     "functional",
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "load",
     "logsumexp",

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_rnn import _grad_mode
+from tinygrad_rnn import _grad_mode, anomaly
 from tinygrad_rnn.tensor import Tensor
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
 _ENABLED = _grad_mode._ENABLED
+_ANOMALY = anomaly._ENABLED
 _SCALARS = (int, float, bool, np.generic)
 
 
@@ -88,7 +89,7 @@ class Node:
     without ``retain_graph``; the node then reports itself as freed.
     """
 
-    __slots__ = ("arrays", "inputs", "params", "prim", "scope", "seq")
+    __slots__ = ("arrays", "inputs", "params", "prim", "scope", "seq", "trace")
 
     def __init__(
         self,
@@ -105,6 +106,7 @@ class Node:
         # Creation order: an op's inputs always exist before it, so sorting nodes by
         # ``seq`` (newest first) is a topological order for the backward pass.
         self.seq = next(_SEQUENCE)
+        self.trace: Any = None  # the creating code's stack, kept in anomaly mode only
 
     @property
     def freed(self) -> bool:
@@ -115,6 +117,67 @@ class Node:
         """Release the saved inputs so their memory can go."""
         self.inputs = None
         self.arrays = None
+
+
+_FROZEN: dict[int, list[Any]] = {}
+
+
+def _freeze(array: np.ndarray) -> bool:
+    """Make a saved leaf array read-only while some graph needs it (counted per array)."""
+    entry = _FROZEN.get(id(array))
+    if entry is not None:
+        entry[1] += 1
+        return True
+    if not array.flags.writeable:
+        return False  # read-only already (a broadcast view, say): nothing to guard or undo
+    array.flags.writeable = False
+    _FROZEN[id(array)] = [array, 1]
+    return True
+
+
+def _thaw(array: np.ndarray) -> None:
+    entry = _FROZEN.get(id(array))
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _FROZEN[id(array)]
+        array.flags.writeable = True
+
+
+class _GuardingNode(Node):
+    """A node that saved the arrays of leaf tensors (parameters, inputs).
+
+    Those arrays are the ones a user can reach (``w.data[...] = 0``) between forward and
+    backward; writing into one would silently change the gradient. They are read-only
+    from when this node saves them until it is freed by backward or garbage-collected,
+    so numpy refuses such a write at once. Other nodes pay nothing for this.
+    """
+
+    __slots__ = ("guarded",)
+
+    def __init__(
+        self,
+        prim: Primitive,
+        inputs: tuple[Tensor | None, ...],
+        arrays: tuple[np.ndarray, ...],
+        params: dict[str, Any],
+        leaves: list[np.ndarray],
+    ) -> None:
+        super().__init__(prim, inputs, arrays, params)
+        self.guarded = tuple(a for a in leaves if _freeze(a))
+
+    def _release(self) -> None:
+        for a in self.guarded:
+            _thaw(a)
+        self.guarded = ()
+
+    def free(self) -> None:
+        self._release()
+        super().free()
+
+    def __del__(self) -> None:
+        self._release()
 
 
 def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
@@ -145,11 +208,14 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     arrays: list[Any] = []
     has_constant = False
     needs_grad = False
+    has_leaf = False
     for a in args:
         if isinstance(a, Tensor):
             arrays.append(a.data)
             if a.requires_grad:
                 needs_grad = True
+            if a._node is None:
+                has_leaf = True
         else:
             arrays.append(a)
             has_constant = True
@@ -162,18 +228,32 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
             for a, x in zip(args, arrays)
         ]
     try:
-        out = prim.forward(*arrays, **params)
+        if _ANOMALY[0]:
+            # Anomaly mode reports NaN/Inf itself, naming the op, instead of numpy's warning.
+            with np.errstate(all="ignore"):
+                out = prim.forward(*arrays, **params)
+        else:
+            out = prim.forward(*arrays, **params)
     except (ValueError, IndexError, TypeError) as exc:
         raise _op_error(prim, exc, arrays) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if _ANOMALY[0]:
+        anomaly.check_forward(prim.name, arrays, out)
     if not (needs_grad and _ENABLED[0]):
         return Tensor._make(out)
     result = Tensor._make(out, True)
     inputs = tuple([a if isinstance(a, Tensor) and a.requires_grad else None for a in args])
-    node = result._node = Node(prim, inputs, tuple(arrays), params)
+    if has_leaf:
+        leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
+        node: Node = _GuardingNode(prim, inputs, tuple(arrays), params, leaves)
+    else:
+        node = Node(prim, inputs, tuple(arrays), params)
+    result._node = node
     if _SCOPE_HOOK[0] is not None:
         node.scope = _SCOPE_HOOK[0]()
+    if _ANOMALY[0]:
+        node.trace = anomaly.creation_stack()
     return result
 
 

@@ -8,12 +8,14 @@ gradients is alive at a time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from tinygrad_rnn import _grad_mode
+from tinygrad_rnn import _grad_mode, anomaly
+from tinygrad_rnn.autograd import Node
 from tinygrad_rnn.tensor import Tensor
 
 
@@ -67,6 +69,71 @@ def _as_root_grad(root: Tensor, grad: Any, create_graph: bool, where: str) -> An
     return g
 
 
+def _prune(order: list[Tensor], inputs: Sequence[Tensor]) -> tuple[list[Tensor], set[int]]:
+    """Keep only the tensors from which some requested input can be reached."""
+    needed = {id(t) for t in inputs}
+    for t in reversed(order):  # inputs before outputs
+        node = t._node
+        if node is not None and node.inputs is not None:
+            if any(p is not None and id(p) in needed for p in node.inputs):
+                needed.add(id(t))
+    return [t for t in order if id(t) in needed], needed
+
+
+class _Grads:
+    """Pending gradients, keyed by tensor id.
+
+    Arrays the engine allocated itself (sums, scatter buffers) are "owned" and may be
+    updated in place; any other gradient may be shared with another tensor or with the
+    caller, so adding to it makes a new array.
+    """
+
+    __slots__ = ("create_graph", "owned", "pending")
+
+    def __init__(self, create_graph: bool) -> None:
+        self.pending: dict[int, Any] = {}
+        self.owned: set[int] = set()
+        self.create_graph = create_graph
+
+    def add(self, key: int, g: Any) -> None:
+        prev = self.pending.get(key)
+        if prev is None:
+            self.pending[key] = g
+        elif self.create_graph:
+            self.pending[key] = prev + g
+        elif key in self.owned and prev.shape == np.shape(g):
+            prev += g
+        else:
+            total = prev + g
+            self.pending[key] = total if type(total) is np.ndarray else np.asarray(total)
+            self.owned.add(key)
+
+    def buffer(self, key: int, like: Tensor) -> np.ndarray:
+        """An owned array for ``key`` that sparse rules can add into in place."""
+        prev = self.pending.get(key)
+        if prev is None or key not in self.owned:
+            buf = np.zeros(like.shape, dtype=like.dtype)
+            if prev is not None:
+                buf += prev
+            self.pending[key] = prev = buf
+            self.owned.add(key)
+        return prev
+
+    def pop(self, key: int) -> tuple[Any, bool]:
+        """The finished gradient of ``key`` and whether the engine owns its array."""
+        owned = key in self.owned
+        self.owned.discard(key)
+        return self.pending.pop(key, None), owned
+
+
+def _freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: the graph behind this tensor (op '{node.prim.name}') was freed by an "
+        "earlier backward; pass retain_graph=True to the first backward to run backward "
+        "through the same graph twice"
+    )
+
+
 def _run(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],
@@ -86,93 +153,75 @@ def _run(
     needed: set[int] = set()
     if inputs is not None:
         wanted = {id(t): k for k, t in enumerate(inputs)}
-        # Keep only tensors from which some requested input can be reached.
-        needed.update(wanted)
-        for t in reversed(order):
-            node = t._node
-            if node is not None and node.inputs is not None:
-                if any(p is not None and id(p) in needed for p in node.inputs):
-                    needed.add(id(t))
-        order = [t for t in order if id(t) in needed]
+        order, needed = _prune(order, inputs)
     results: list[Any] = [None] * len(wanted)
-
-    grads: dict[int, Any] = {}
-    # Arrays the engine allocated itself (sums, scatter buffers) may be updated in place;
-    # any other gradient may be shared with another tensor or with the caller.
-    owned: set[int] = set()
+    grads = _Grads(create_graph)
     for r, g in zip(roots, root_grads):
-        key = id(r)
-        grads[key] = g if key not in grads else grads[key] + g
+        grads.add(id(r), g)
 
+    anomaly_on = anomaly.is_anomaly_enabled()
+    # Anomaly mode reports NaN/Inf itself, naming the op, instead of numpy's warnings.
+    quiet = np.errstate(all="ignore") if anomaly_on else contextlib.nullcontext()
     enabled = _grad_mode._ENABLED
     saved_mode = enabled[0]
     enabled[0] = create_graph
     try:
-        for t in order:
-            key = id(t)
-            g = grads.pop(key, None)
-            if g is None:
-                continue
-            is_owned = key in owned
-            owned.discard(key)
-            if wanted:
-                k = wanted.get(key)
-                if k is not None:
-                    results[k] = g
-            node = t._node
-            if node is None:
-                if inputs is None:
-                    _accumulate_leaf(t, g, create_graph, is_owned)
-                continue
-            node_inputs = node.inputs
-            if node_inputs is None:
-                raise RuntimeError(
-                    f"backward: the graph behind this tensor (op '{node.prim.name}') was freed by "
-                    "an earlier backward; pass retain_graph=True to the first backward to run "
-                    "backward through the same graph twice"
-                )
-            prim = node.prim
-            if create_graph:
-                ans: Any = t
-                args: tuple[Any, ...] = tuple(
-                    p if p is not None else Tensor._make(a)
-                    for p, a in zip(node_inputs, node.arrays or ())
-                )
-            else:
-                ans = t.data
-                args = node.arrays or ()
-            for i, p in enumerate(node_inputs):
-                if p is None or (wanted and id(p) not in needed):
+        with quiet:
+            for t in order:
+                key = id(t)
+                g, owned = grads.pop(key)
+                if g is None:
                     continue
-                pkey = id(p)
-                prev = grads.get(pkey)
-                if prim.accumulate is not None and not create_graph:
-                    # A sparse gradient (a slice): add it into one buffer per input instead
-                    # of materialising a zero-padded array for every use.
-                    if prev is None or pkey not in owned:
-                        buf = np.zeros(p.shape, dtype=p.dtype)
-                        if prev is not None:
-                            buf += prev
-                        grads[pkey] = prev = buf
-                        owned.add(pkey)
-                    prim.accumulate(prev, g, *args, **node.params)
+                if wanted and key in wanted:
+                    results[wanted[key]] = g
+                node = t._node
+                if node is None:
+                    if inputs is None:
+                        _accumulate_leaf(t, g, create_graph, owned)
                     continue
-                gi = prim.vjp(i, g, ans, args, node.params)
-                if prev is None:
-                    grads[pkey] = gi
-                elif create_graph:
-                    grads[pkey] = prev + gi
-                elif pkey in owned and prev.shape == np.shape(gi):
-                    prev += gi
-                else:
-                    total = prev + gi
-                    grads[pkey] = total if type(total) is np.ndarray else np.asarray(total)
-                    owned.add(pkey)
-            if not retain_graph:
-                node.free()
+                if node.inputs is None:
+                    raise _freed_error(node)
+                _propagate(node, t, g, grads, create_graph, anomaly_on, needed if wanted else None)
+                if not retain_graph:
+                    node.free()
     finally:
         enabled[0] = saved_mode
     return results if inputs is not None else None
+
+
+def _propagate(
+    node: Node,
+    t: Tensor,
+    g: Any,
+    grads: _Grads,
+    create_graph: bool,
+    anomaly_on: bool,
+    needed: set[int] | None,
+) -> None:
+    """Run ``node``'s rules on the upstream gradient ``g`` and hand the results to its inputs."""
+    prim = node.prim
+    node_inputs = node.inputs or ()
+    if create_graph:
+        ans: Any = t
+        args: tuple[Any, ...] = tuple(
+            p if p is not None else Tensor._make(a) for p, a in zip(node_inputs, node.arrays or ())
+        )
+    else:
+        ans = t.data
+        args = node.arrays or ()
+    for i, p in enumerate(node_inputs):
+        if p is None or (needed is not None and id(p) not in needed):
+            continue
+        if prim.accumulate is not None and not create_graph:
+            # A sparse gradient (a slice): added into one buffer per input instead of a
+            # zero-padded array for every use.
+            gi = grads.buffer(id(p), p)
+            prim.accumulate(gi, g, *args, **node.params)
+        else:
+            gi = prim.vjp(i, g, ans, args, node.params)
+            grads.add(id(p), gi)
+        if anomaly_on:
+            anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
 
 
 def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool, owned: bool) -> None:
