@@ -47,9 +47,14 @@ class Primitive:
             gradient is sparse (indexing): ``accumulate(buffer, g, *args, **params)``
             adds the gradient into ``buffer``. Used only on the array path; the
             differentiable rule in ``vjps`` stays the definition.
+        factors: optional ``{i: f}`` where ``f(g, ans, *args, **params)`` returns the
+            gradient of input ``i`` as two factors ``(a, b)`` meaning ``aᵀ b`` (or None
+            when it does not apply). The engine then adds up every use of a tensor with
+            one matrix product instead of one per use (a weight shared by T time steps).
+            Array path only; ``vjps`` stays the definition.
     """
 
-    __slots__ = ("accumulate", "forward", "name", "vjp_n", "vjps")
+    __slots__ = ("accumulate", "factors", "forward", "name", "vjp_n", "vjps")
 
     def __init__(
         self,
@@ -58,9 +63,11 @@ class Primitive:
         *vjps: Rule,
         vjp_n: Rule | None = None,
         accumulate: Callable[..., None] | None = None,
+        factors: dict[int, Callable[..., Any]] | None = None,
     ) -> None:
         self.name = name
         self.accumulate = accumulate
+        self.factors = factors
         self.forward = forward
         self.vjps = vjps
         self.vjp_n = vjp_n
@@ -128,8 +135,11 @@ def _freeze(array: np.ndarray) -> bool:
     if entry is not None:
         entry[1] += 1
         return True
-    if not array.flags.writeable:
-        return False  # read-only already (a broadcast view, say): nothing to guard or undo
+    if array.base is not None or not array.flags.writeable:
+        # A view (or a read-only array) cannot be reliably unlocked later: numpy refuses to
+        # make a view writeable while its base is locked. Leaf tensors own their arrays
+        # (``Tensor(...)`` copies), so views only come from detach/no_grad tricks.
+        return False
     array.flags.writeable = False
     _FROZEN[id(array)] = [array, 1]
     return True

@@ -88,12 +88,18 @@ class _Grads:
     caller, so adding to it makes a new array.
     """
 
-    __slots__ = ("create_graph", "owned", "pending")
+    __slots__ = ("create_graph", "factored", "owned", "pending")
 
     def __init__(self, create_graph: bool) -> None:
         self.pending: dict[int, Any] = {}
         self.owned: set[int] = set()
+        # Products ``aᵀ b`` not yet multiplied out: summed with one matmul when needed.
+        self.factored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.create_graph = create_graph
+
+    def add_factors(self, key: int, a: np.ndarray, b: np.ndarray) -> None:
+        """Add ``aᵀ b`` to the gradient of ``key``, deferred."""
+        self.factored.setdefault(key, []).append((a, b))
 
     def add(self, key: int, g: Any) -> None:
         prev = self.pending.get(key)
@@ -121,6 +127,17 @@ class _Grads:
 
     def pop(self, key: int) -> tuple[Any, bool]:
         """The finished gradient of ``key`` and whether the engine owns its array."""
+        terms = self.factored.pop(key, None)
+        if terms is not None:
+            # Σ_t a_tᵀ b_t = [a_1; ...; a_T]ᵀ [b_1; ...; b_T]: one large product.
+            if len(terms) == 1:
+                product = terms[0][0].T @ terms[0][1]
+            else:
+                lhs = np.concatenate([a for a, _ in terms], axis=0)
+                rhs = np.concatenate([b for _, b in terms], axis=0)
+                product = lhs.T @ rhs
+            self.add(key, product)
+            self.owned.add(key)
         owned = key in self.owned
         self.owned.discard(key)
         return self.pending.pop(key, None), owned
@@ -212,7 +229,12 @@ def _propagate(
     for i, p in enumerate(node_inputs):
         if p is None or (needed is not None and id(p) not in needed):
             continue
-        if prim.accumulate is not None and not create_graph:
+        factor_rule = None if create_graph or prim.factors is None else prim.factors.get(i)
+        factors = factor_rule(g, ans, *args, **node.params) if factor_rule is not None else None
+        if factors is not None:
+            grads.add_factors(id(p), *factors)
+            gi = factors[1]  # for the anomaly check: the product is finite if its factors are
+        elif prim.accumulate is not None and not create_graph:
             # A sparse gradient (a slice): added into one buffer per input instead of a
             # zero-padded array for every use.
             gi = grads.buffer(id(p), p)

@@ -89,6 +89,16 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
 
 
 # -------------------------------------------------------------- arithmetic
+def _zero_power_fix(x: Any, y: Any) -> np.ndarray:
+    """1 where both base and exponent are 0, else 0 (a constant added to the exponent).
+
+    ``d/dx x**y = y x**(y-1)`` is ``0 * 0**-1 = 0 * inf`` at ``x = y = 0``; raising to
+    ``y`` instead of ``y - 1`` there gives the true derivative 0 without a division by 0,
+    and leaves every other point (and so every higher derivative there) untouched.
+    """
+    return _like((_value(x) == 0) & (_value(y) == 0), y)
+
+
 add = Primitive(
     "add",
     np.add,
@@ -117,7 +127,7 @@ neg = Primitive("neg", np.negative, lambda g, ans, x: -g)
 pow = Primitive(
     "pow",
     np.power,
-    lambda g, ans, x, y: sum_to(g * y * x ** (y - 1), x.shape),
+    lambda g, ans, x, y: sum_to(g * y * x ** (y - 1 + _zero_power_fix(x, y)), x.shape),
     lambda g, ans, x, y: sum_to(g * ans * _log(x), y.shape),
 )
 
@@ -162,7 +172,15 @@ def _matmul_grad_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     return sum_to(_swap_last(a) @ g, b.shape)
 
 
-matmul = Primitive("matmul", _matmul_forward, _matmul_grad_a, _matmul_grad_b)
+def _matmul_factors_b(g: Any, ans: Any, a: Any, b: Any) -> tuple[Any, Any] | None:
+    """``_matmul_grad_b`` for 2-D operands, ``aᵀ g``, as its two factors: the engine adds the
+    products of all the steps that share a weight with one matmul over all their rows."""
+    return (a, g) if a.ndim == 2 and b.ndim == 2 else None
+
+
+matmul = Primitive(
+    "matmul", _matmul_forward, _matmul_grad_a, _matmul_grad_b, factors={1: _matmul_factors_b}
+)
 
 
 # ------------------------------------------------------------- elementwise
@@ -290,7 +308,8 @@ def _check_axis(name: str, x: Any, axis: Axis) -> Axis:
     for a in axes:
         if not isinstance(a, (int, np.integer)):
             raise TypeError(f"{name}: axis must be an int or tuple of ints, got {axis!r}")
-        if not -x.ndim <= a < builtins.max(x.ndim, 1):
+        n = builtins.max(x.ndim, 1)  # numpy lets a 0-d array take axis 0 or -1
+        if not -n <= a < n:
             raise ValueError(f"{name}: axis {a} is out of range for shape {tuple(x.shape)}")
     return int(axes[0]) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axes)
 
@@ -323,7 +342,8 @@ def _logsumexp_forward(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:
     # Shift by the maximum so exp never overflows; an all -inf slice keeps shift 0.
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):  # an all -inf slice sums to 0: its log is -inf
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -376,7 +396,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     if axes is None:
         return _transpose(x, axes=None)
     axes = tuple(int(a) for a in axes)
-    if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+    in_range = all(-x.ndim <= a < x.ndim for a in axes)
+    if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
     # Normalised, so the backward's inverse permutation is right for negative axes too.
     return _transpose(x, axes=tuple(a % x.ndim for a in axes))
@@ -492,5 +513,7 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     length = x.shape[axis]
+    if length == 0:
+        return [getitem(x, (slice(None),) * (axis % x.ndim) + (slice(0, 0),))]
     size = -(-length // chunks)
     return split(x, list(range(size, length, size)), axis=axis)
