@@ -207,8 +207,10 @@ def seed002_update_in_loop(
     weights, then update once, ``θ − lr · rnn_bptt(...).grads[θ]``. The two agree at
     ``lr = 0`` and differ at order ``lr²`` otherwise.
 
-    Args: as :func:`~tinygrad_rnn.reference.rnn_bptt` with ``output="softmax"``, no mask, plus
-        ``lr``, the learning rate of the plain gradient-descent step.
+    The data and parameter arguments are those of ``rnn_bptt`` (softmax output, no mask).
+
+    Args:
+        lr: the learning rate of the plain gradient-descent step.
 
     Returns:
         The parameters after the printed algorithm, ``{"U", "W", "V", "b", "c"}``, each a new

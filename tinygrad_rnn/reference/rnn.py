@@ -279,8 +279,11 @@ def rnn_bptt(
             ``"linear"``: float ``(T, B, K)``; ``"sigmoid"``: float ``(T, B, K)`` in ``[0, 1]``.
             Every entry is validated, also at steps whose mask is 0.
         s0: ``(B, H)`` initial state ``s_{-1}``.
-        U: ``(H, D)`` input→hidden.  W: ``(H, H)`` hidden→hidden.  V: ``(K, H)`` hidden→output.
-        b: ``(H,)`` hidden bias.  c: ``(K,)`` output bias.
+        U: ``(H, D)`` input→hidden.
+        W: ``(H, H)`` hidden→hidden.
+        V: ``(K, H)`` hidden→output.
+        b: ``(H,)`` hidden bias.
+        c: ``(K,)`` output bias.
         output: ``"softmax"`` (cross-entropy ``−log ŷ[y]``), ``"linear"`` (``½‖y − o‖²``) or
             ``"sigmoid"`` (binary cross-entropy summed over the ``K`` outputs).
         mask: optional ``(T, B)`` weights of each step's loss (0/1 picks the steps that carry a
