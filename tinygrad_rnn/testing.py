@@ -11,7 +11,7 @@ typical test::
 
     @given(tensors(shapes(max_dims=3, max_side=4), min_magnitude=0.5))
     def test_my_function(x):
-        assert tg.gradcheck(lambda t: (t * t.log().abs()).tanh(), [x])
+        assert tg.gradcheck(lambda t: (t * t.abs().log()).tanh(), [x])
 
 Needs the optional dependency ``hypothesis`` (``pip install 'tinygrad-rnn[dev]'``).
 """
@@ -24,11 +24,13 @@ try:
     from hypothesis.errors import InvalidArgument
     from hypothesis.extra import numpy as hnp
 except ImportError as e:  # pragma: no cover - exercised only without hypothesis
-    raise ImportError("tinygrad_rnn.testing needs hypothesis: pip install 'tinygrad-rnn[dev]'") from e
+    raise ImportError(
+        "tinygrad_rnn.testing needs hypothesis: pip install 'tinygrad-rnn[dev]'"
+    ) from e
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +111,16 @@ def _allowed_intervals(
     return intervals
 
 
+def _round_inward(lo: float, hi: float, dt: np.dtype[Any]) -> tuple[float, float] | None:
+    """[lo, hi] shrunk to bounds exactly representable in ``dt`` (None if nothing is left)."""
+    flo, fhi = dt.type(lo), dt.type(hi)
+    if float(flo) < lo:
+        flo = np.nextafter(flo, dt.type(np.inf))
+    if float(fhi) > hi:
+        fhi = np.nextafter(fhi, dt.type(-np.inf))
+    return (float(flo), float(fhi)) if flo <= fhi else None
+
+
 def _check_bounds(min_value: float, max_value: float) -> None:
     if not (math.isfinite(min_value) and math.isfinite(max_value)):
         raise InvalidArgument(f"bounds must be finite, got [{min_value}, {max_value}]")
@@ -156,11 +168,17 @@ def float_arrays(
             f"float_arrays: no value of [{min_value}, {max_value}] has |x| >= {min_magnitude} "
             f"and keeps {AVOID_DISTANCE} away from {tuple(avoid)}"
         )
-    width = 8 * dt.itemsize
+    if dt.itemsize not in (2, 4, 8):
+        raise InvalidArgument(f"float_arrays: dtype must be float16, float32 or float64, got {dt}")
+    width = cast(Literal[16, 32, 64], 8 * dt.itemsize)
+    inward = [_round_inward(lo, hi, dt) for lo, hi in intervals]
+    representable = [iv for iv in inward if iv is not None]
+    if not representable:
+        raise InvalidArgument(f"float_arrays: no {dt} value satisfies the constraints")
     elements = st.one_of(
         *(
             st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=width)
-            for lo, hi in intervals
+            for lo, hi in representable
         )
     )
     return hnp.arrays(dt, _as_shape(shape), elements=elements)
@@ -179,17 +197,21 @@ def _distinct(
     if isinstance(shp, st.SearchStrategy):
         shp = draw(shp)
     size = math.prod(shp)
-    step = 2 * min_gap * _MARGIN
-    slots = int((max_value - min_value) // step)
-    if slots < size:
+    bounds = _round_inward(min_value, max_value, dtype)
+    step = min_gap * _MARGIN
+    # Sorted offsets u_0 <= u_1 <= ... in [0, free], then value_i = lo + u_i + i * step:
+    # consecutive values are at least ``step`` apart and the last stays <= hi.
+    free = -1.0 if bounds is None else bounds[1] - bounds[0] - (size - 1) * step
+    if free < 0:
         raise InvalidArgument(
-            f"distinct_float_arrays: [{min_value}, {max_value}] holds only {slots} values "
-            f"{min_gap} apart, {size} needed for shape {shp}"
+            f"distinct_float_arrays: {size} values {min_gap} apart (shape {shp}) do not fit "
+            f"in [{min_value}, {max_value}]"
         )
-    k = draw(hnp.arrays(np.int64, shp, elements=st.integers(0, slots - 1), unique=True))
-    u = draw(hnp.arrays(np.float64, shp, elements=st.floats(0.0, 0.5)))
-    values = np.minimum(min_value + step * (k + u), max_value)
-    return values.astype(dtype)
+    assert bounds is not None
+    u = np.sort(draw(hnp.arrays(np.float64, (size,), elements=st.floats(0.0, free))))
+    values = np.clip(bounds[0] + u + step * np.arange(size), bounds[0], bounds[1])
+    order = draw(st.permutations(range(size)))
+    return values[list(order)].reshape(shp).astype(dtype)
 
 
 def distinct_float_arrays(
