@@ -216,18 +216,21 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     """Run ``prim`` on Tensors (and constants) and record a node when grad is needed."""
     # One pass over the arguments: this is the hottest function of the engine.
     arrays: list[Any] = []
-    has_constant = False
-    needs_grad = False
-    has_leaf = False
+    inputs: list[Tensor | None] = []  # the inputs gradients flow to (None: no grad needed)
+    has_constant = needs_grad = has_leaf = False
     for a in args:
         if isinstance(a, Tensor):
             arrays.append(a.data)
             if a.requires_grad:
                 needs_grad = True
+                inputs.append(a)
+            else:
+                inputs.append(None)
             if a._node is None:
                 has_leaf = True
         else:
             arrays.append(a)
+            inputs.append(None)
             has_constant = True
     if has_constant:
         float_dtype = next(
@@ -253,12 +256,11 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     if not (needs_grad and _ENABLED[0]):
         return Tensor._make(out)
     result = Tensor._make(out, True)
-    inputs = tuple([a if isinstance(a, Tensor) and a.requires_grad else None for a in args])
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
-        node: Node = _GuardingNode(prim, inputs, tuple(arrays), params, leaves)
+        node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)
     else:
-        node = Node(prim, inputs, tuple(arrays), params)
+        node = Node(prim, tuple(inputs), tuple(arrays), params)
     result._node = node
     if _SCOPE_HOOK[0] is not None:
         node.scope = _SCOPE_HOOK[0]()

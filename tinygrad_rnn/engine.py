@@ -226,21 +226,26 @@ def _propagate(
     else:
         ans = t.data
         args = node.arrays or ()
+    params = node.params
+    # Fast-path lookups hoisted out of the loop: this runs once per node of every backward.
+    factors_of = None if create_graph else prim.factors
+    accumulate = None if create_graph else prim.accumulate
+    rules = prim.vjps
     for i, p in enumerate(node_inputs):
         if p is None or (needed is not None and id(p) not in needed):
             continue
-        factor_rule = None if create_graph or prim.factors is None else prim.factors.get(i)
-        factors = factor_rule(g, ans, *args, **node.params) if factor_rule is not None else None
+        factor_rule = None if factors_of is None else factors_of.get(i)
+        factors = None if factor_rule is None else factor_rule(g, ans, *args, **params)
         if factors is not None:
             grads.add_factors(id(p), *factors)
             gi = factors[1]  # for the anomaly check: the product is finite if its factors are
-        elif prim.accumulate is not None and not create_graph:
+        elif accumulate is not None and i == 0:
             # A sparse gradient (a slice): added into one buffer per input instead of a
             # zero-padded array for every use.
             gi = grads.buffer(id(p), p)
-            prim.accumulate(gi, g, *args, **node.params)
+            accumulate(gi, g, *args, **params)
         else:
-            gi = prim.vjp(i, g, ans, args, node.params)
+            gi = rules[i](g, ans, *args, **params) if rules else prim.vjp(i, g, ans, args, params)
             grads.add(id(p), gi)
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
