@@ -15,6 +15,7 @@ what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -187,7 +188,10 @@ class _GuardingNode(Node):
         super().free()
 
     def __del__(self) -> None:
-        self._release()
+        # At interpreter exit the module's globals may already be gone; nothing needs
+        # unlocking then, so any failure here is ignored.
+        with contextlib.suppress(Exception):
+            self._release()
 
 
 def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
