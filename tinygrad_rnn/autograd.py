@@ -15,7 +15,6 @@ what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -188,10 +187,12 @@ class _GuardingNode(Node):
         super().free()
 
     def __del__(self) -> None:
-        # At interpreter exit the module's globals may already be gone; nothing needs
-        # unlocking then, so any failure here is ignored.
-        with contextlib.suppress(Exception):
+        # At interpreter exit the module's globals may already be gone (even ``contextlib``);
+        # nothing needs unlocking then, so any failure here is ignored.
+        try:
             self._release()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
