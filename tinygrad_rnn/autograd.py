@@ -191,7 +191,7 @@ class _GuardingNode(Node):
         # nothing needs unlocking then, so any failure here is ignored.
         try:
             self._release()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
