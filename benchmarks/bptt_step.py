@@ -4,40 +4,101 @@ The model: one-hot inputs over V symbols, an ``nn.RNN`` (tanh) or ``nn.LSTM`` of
 H, an ``nn.Linear(H, V)`` head on every step, cross-entropy summed over time and batch. The
 project's step and the hand-written numpy floor (``numpy_floor.py``) run round-robin in one
 process, so machine noise hits both alike; the table reports medians, min–max and the ratio.
+With ``--perstep`` the naive per-step numpy BPTT (``numpy_perstep.py``) joins the round-robin.
 
     python benchmarks/bptt_step.py                      # all sizes, float32, markdown table
     python benchmarks/bptt_step.py --sizes S --models lstm --dtype float64 --repeats 50
+    python benchmarks/bptt_step.py --perstep --json out.json   # also write records as JSON
+
+This module also holds what the comparison scripts (``torch_step.py``, ``hips_step.py``)
+share: the sizes, the problem's arrays, the round-robin timer and the gradient check against
+the floor. ``tinygrad_rnn`` is imported only where it is used, so those scripts run (and
+check their gradients) even while the engine is being changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's tinygrad_rnn
 
-import numpy_floor  # noqa: E402
-
-import tinygrad_rnn as tg  # noqa: E402
-from tinygrad_rnn import functional as F  # noqa: E402
-from tinygrad_rnn import nn  # noqa: E402
+import numpy_floor
+import numpy_perstep
 
 SIZES = {  # B, H, V, T
     "S": (1, 100, 65, 25),
     "M": (32, 128, 65, 50),
     "L": (64, 512, 128, 64),
 }
+REPEATS = {"S": 200, "M": 30, "L": 8}  # timed repeats per size (after warm-up)
+QUICK_REPEATS = {"S": 50, "M": 10, "L": 3}
+FLOOR_STEP = {"rnn": numpy_floor.rnn_step, "lstm": numpy_floor.lstm_step}
+PERSTEP_STEP = {"rnn": numpy_perstep.rnn_step, "lstm": numpy_perstep.lstm_step}
+GRAD_KEYS = ("W_ih", "W_hh", "b", "W_y", "b_y")  # the floor's gradient names
+
+Record = dict[str, Any]
+
+
+def make_arrays(
+    model: str, size: str, dtype: np.dtype, seed: int = 0
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Parameters, one-hot inputs ``xs (T, B, V)`` and ``targets (T, B)`` for one problem.
+
+    Parameters are in PyTorch's layout under the floor's names (``W_ih``, ``W_hh``, ``b_ih``,
+    ``b_hh``, ``W_y``, ``b_y``), drawn like PyTorch's default init, U(-1/√H, 1/√H). Used by
+    the implementations that do not build their layers with ``tinygrad_rnn.nn``.
+    """
+    B, H, V, T = SIZES[size]
+    G = 4 if model == "lstm" else 1
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(H)
+
+    def u(*shape: int) -> np.ndarray:
+        return rng.uniform(-k, k, shape).astype(dtype)
+
+    params = {
+        "W_ih": u(G * H, V),
+        "W_hh": u(G * H, H),
+        "b_ih": u(G * H),
+        "b_hh": u(G * H),
+        "W_y": u(V, H),
+        "b_y": u(V),
+    }
+    tokens = rng.integers(0, V, (T, B))
+    targets = rng.integers(0, V, (T, B))
+    xs = np.eye(V, dtype=dtype)[tokens]
+    return params, xs, targets
+
+
+def grad_diff(grads: dict[str, np.ndarray], ref: dict[str, Any]) -> float:
+    """Largest relative difference (max |a−b| / max |b|, per array) from the floor's gradients.
+
+    ``grads`` uses the floor's names; ``b`` is the gradient of either bias (they are equal).
+    """
+    return max(
+        float(
+            np.max(np.abs(np.asarray(grads[k], dtype=np.float64) - ref[k])) / np.max(np.abs(ref[k]))
+        )
+        for k in GRAD_KEYS
+    )
 
 
 def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
     """The project's step function, the floor's, and a check that both agree."""
+    from tinygrad_rnn import functional as F
+    from tinygrad_rnn import nn
+
     B, H, V, T = SIZES[size]
     rng = np.random.default_rng(seed)
     layer_cls = nn.LSTM if model == "lstm" else nn.RNN
@@ -64,7 +125,7 @@ def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
         "W_y": head.weight.data,
         "b_y": head.bias.data,
     }
-    floor_fn = numpy_floor.lstm_step if model == "lstm" else numpy_floor.rnn_step
+    floor_fn = FLOOR_STEP[model]
 
     def floor() -> float:
         return floor_fn(floor_p, xs, targets)["loss"]
@@ -73,16 +134,32 @@ def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
         """Largest relative difference between the two implementations' gradients."""
         ours()
         ref = floor_fn(floor_p, xs, targets)
-        pairs = [
-            (rnn.weight_ih_l0.grad.data, ref["W_ih"]),
-            (rnn.weight_hh_l0.grad.data, ref["W_hh"]),
-            (rnn.bias_ih_l0.grad.data, ref["b"]),
-            (head.weight.grad.data, ref["W_y"]),
-            (head.bias.grad.data, ref["b_y"]),
-        ]
-        return max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in pairs)
+        grads = {
+            "W_ih": rnn.weight_ih_l0.grad.data,
+            "W_hh": rnn.weight_hh_l0.grad.data,
+            "b": rnn.bias_ih_l0.grad.data,
+            "W_y": head.weight.grad.data,
+            "b_y": head.bias.grad.data,
+        }
+        return grad_diff(grads, ref)
 
     return ours, floor, agree
+
+
+def make_perstep(
+    model: str, size: str, dtype: np.dtype, seed: int = 0
+) -> tuple[Callable[[], float], Callable[[], float]]:
+    """The per-step numpy step function and a check of its gradients against the floor's."""
+    params, xs, targets = make_arrays(model, size, dtype, seed)
+    fn = PERSTEP_STEP[model]
+
+    def perstep() -> float:
+        return fn(params, xs, targets)["loss"]
+
+    def agree() -> float:
+        return grad_diff(fn(params, xs, targets), FLOOR_STEP[model](params, xs, targets))
+
+    return perstep, agree
 
 
 def measure(fns: dict[str, Callable[[], float]], repeats: int, warmup: int = 2) -> dict:
@@ -99,32 +176,112 @@ def measure(fns: dict[str, Callable[[], float]], repeats: int, warmup: int = 2) 
     return times
 
 
+def summarize(times: list[float]) -> Record:
+    """Median, min, max (ms) and count of one implementation's timings."""
+    return {
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "n": len(times),
+    }
+
+
+def repeats_for(size: str, repeats: int, quick: bool) -> int:
+    """Timed repeats: ``repeats`` if given (> 0), else by size (fewer with ``quick``)."""
+    return repeats or (QUICK_REPEATS if quick else REPEATS)[size]
+
+
+def blas_info() -> str:
+    """numpy's BLAS as threadpoolctl sees it (library, version, kernel, threads), if installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return "; ".join(
+        f"{p.get('internal_api')} {p.get('version')} {p.get('architecture', '')} "
+        f"threads={p.get('num_threads')}"
+        for p in pools
+    )
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write a script's results (``records`` plus metadata) for ``run_suite.py``."""
+    Path(path).write_text(json.dumps(payload, indent=1))
+
+
+def _cell(s: Record) -> str:
+    return f"{s['median_ms']:.3g} ({s['min_ms']:.3g}–{s['max_ms']:.3g})"
+
+
 def main() -> None:
+    import tinygrad_rnn as tg
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="S,M,L")
     parser.add_argument("--models", default="rnn,lstm")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=0, help="0: by size (S 200, M 30, L 8)")
+    parser.add_argument("--quick", action="store_true", help="by-size repeats S 50, M 10, L 3")
+    parser.add_argument("--perstep", action="store_true", help="add per-step numpy (min-char-rnn)")
+    parser.add_argument("--json", metavar="PATH", help="also write the records as JSON here")
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
-    print(f"machine: {platform.machine()}, {platform.processor() or '?'}; numpy {np.__version__}; "
-          f"tinygrad_rnn {tg.__version__}; dtype {dtype}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or '?'}; numpy {np.__version__}; "
+        f"tinygrad_rnn {tg.__version__}; dtype {dtype}; BLAS {blas_info()}"
+    )
     print()
-    print("| model | size (B,H,V,T) | floor ms (min–max) | ours ms (min–max) | ratio | grad diff |")
-    print("|---|---|---:|---:|---:|---:|")
+    extra = " per-step ms (min–max) | per-step grad diff |" if args.perstep else ""
+    head = "| model | size (B,H,V,T) | floor ms (min–max) | ours ms (min–max) | ratio | grad diff |"
+    print(head + extra)
+    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if args.perstep else ""))
+    records: list[Record] = []
     for model in args.models.split(","):
         for size in args.sizes.split(","):
             ours, floor, agree = make_problem(model, size, dtype)
             diff = agree()
-            repeats = args.repeats or {"S": 200, "M": 30, "L": 8}[size]
-            t = measure({"floor": floor, "ours": ours}, repeats)
-            f_med, o_med = statistics.median(t["floor"]), statistics.median(t["ours"])
-            print(
-                f"| {model} | {size} {SIZES[size]} | {f_med:.3g} ({min(t['floor']):.3g}–"
-                f"{max(t['floor']):.3g}) | {o_med:.3g} ({min(t['ours']):.3g}–{max(t['ours']):.3g})"
-                f" | {o_med / f_med:.2f} | {diff:.1e} |",
-                flush=True,
+            fns = {"floor": floor, "ours": ours}
+            if args.perstep:
+                perstep, perstep_agree = make_perstep(model, size, dtype)
+                perstep_diff = perstep_agree()
+                fns["perstep"] = perstep
+            t = measure(fns, repeats_for(size, args.repeats, args.quick))
+            s = {k: summarize(v) for k, v in t.items()}
+            ratio = s["ours"]["median_ms"] / s["floor"]["median_ms"]
+            paired = statistics.median(o / f for o, f in zip(t["ours"], t["floor"]))
+            key = {"model": model, "size": size, "dtype": str(dtype)}
+            records.append({"impl": "numpy_floor", **key, **s["floor"], "grad_diff": 0.0})
+            records.append(
+                {
+                    "impl": "tinygrad_rnn",
+                    **key,
+                    **s["ours"],
+                    "grad_diff": diff,
+                    "ratio": ratio,
+                    "paired_ratio": paired,
+                }
             )
+            row = (
+                f"| {model} | {size} {SIZES[size]} | {_cell(s['floor'])} | {_cell(s['ours'])}"
+                f" | {ratio:.2f} | {diff:.1e} |"
+            )
+            if args.perstep:
+                records.append(
+                    {"impl": "numpy_perstep", **key, **s["perstep"], "grad_diff": perstep_diff}
+                )
+                row += f" {_cell(s['perstep'])} | {perstep_diff:.1e} |"
+            print(row, flush=True)
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "script": "bptt_step.py",
+                "versions": {"numpy": np.__version__, "tinygrad_rnn": tg.__version__},
+                "blas": blas_info(),
+                "records": records,
+            },
+        )
 
 
 if __name__ == "__main__":
