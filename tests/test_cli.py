@@ -62,3 +62,18 @@ def test_help_works_for_every_subcommand() -> None:
     for args in (["--help"], ["check", "--help"]):
         proc = _run(*args)
         assert proc.returncode == 0 and "usage: tinygrad-rnn" in proc.stdout
+
+
+def test_library_errors_become_one_line_and_debug_reraises(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def broken(args):
+        raise ValueError("the stored config is\nnot valid")
+
+    monkeypatch.setattr(cli, "_cmd_gradflow", broken)
+    assert cli.main(["gradflow"]) == 2
+    err = capsys.readouterr().err
+    assert err == "tinygrad-rnn gradflow: error: the stored config is not valid\n"
+    monkeypatch.setenv("TINYGRAD_RNN_DEBUG", "1")
+    with pytest.raises(ValueError, match="not valid"):
+        cli.main(["gradflow"])

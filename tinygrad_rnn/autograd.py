@@ -82,7 +82,10 @@ class Primitive:
         for a in args:
             if isinstance(a, Tensor):
                 return apply(self, args, params)
-        return self.forward(*args, **params)
+        try:
+            return self.forward(*args, **params)
+        except TypeError as exc:  # e.g. None given to a top-level op: name the op
+            raise _op_error(self, exc, args) from exc
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
@@ -195,25 +198,43 @@ class _GuardingNode(Node):
             pass
 
 
-def _constant(value: Any, dtype: np.dtype[Any] | None) -> np.ndarray:
-    """Turn a non-Tensor argument into an array without upcasting float32 tensors."""
+def _constant(value: Any, dtype: np.dtype[Any] | None, name: str) -> np.ndarray:
+    """Turn a non-Tensor argument into an array without upcasting float32 tensors.
+
+    Only numbers are accepted (as ``Tensor()`` does): an object, string or datetime
+    array is a TypeError naming the op ``name``.
+    """
     if isinstance(value, np.ndarray):
-        return value
-    if isinstance(value, _SCALARS) and dtype is not None:
+        array = value
+    elif isinstance(value, _SCALARS) and dtype is not None:
         return np.asarray(value, dtype=dtype)
-    try:
-        return np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"cannot use {type(value).__name__} as an operand: {exc}") from None
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name}: cannot use {type(value).__name__} as an operand: {exc}"
+            ) from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"{name}: operands must be Tensors or arrays of numbers, got "
+            f"{type(value).__name__} of dtype {array.dtype}"
+        )
+    return array
 
 
 def _op_error(prim: Primitive, exc: Exception, arrays: Sequence[Any]) -> Exception:
     """The forward's exception, prefixed with the op's name and its input shapes."""
+    if str(exc).startswith(f"{prim.name}: "):  # already names the op (a check in a forward)
+        return exc
     shapes = ", ".join(str(np.shape(a)) for a in arrays)
     message = f"{prim.name}: {exc} (input shapes {shapes})"
     try:
         return type(exc)(message)
-    except Exception:  # an exception type with a constructor of its own
+    except Exception:  # an exception type with a constructor of its own (numpy's ufunc errors)
+        for cls in (TypeError, IndexError, ValueError):
+            if isinstance(exc, cls):
+                return cls(message)
         return ValueError(message)
 
 
@@ -242,7 +263,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
             (x.dtype for x in arrays if isinstance(x, np.ndarray) and x.dtype.kind == "f"), None
         )
         arrays = [
-            a.data if isinstance(a, Tensor) else _constant(x, float_dtype)
+            a.data if isinstance(a, Tensor) else _constant(x, float_dtype, prim.name)
             for a, x in zip(args, arrays)
         ]
     try:

@@ -57,7 +57,16 @@ def _as_root_grad(root: Tensor, grad: Any, create_graph: bool, where: str) -> An
             )
         g = np.ones(root.shape, dtype=root.dtype)
     else:
-        g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        if isinstance(grad, Tensor):
+            g = grad.data
+        else:
+            try:
+                g = np.asarray(grad, dtype=root.dtype)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"{where}: gradient must be a Tensor or an array of numbers, "
+                    f"got {type(grad).__name__}: {exc}"
+                ) from None
         if g.shape != root.shape:
             raise ValueError(
                 f"{where}: gradient has shape {g.shape} but the output has shape {root.shape}"
@@ -297,6 +306,17 @@ def backward(
     _run([tensor], [g], retain_graph=retain_graph, create_graph=create_graph, inputs=None)
 
 
+def _tensor_list(value: Any, name: str) -> list[Any]:
+    """``value`` as a list: a Tensor alone, or the items of a sequence (checked by the caller)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"grad: {name} must be a Tensor or a sequence of Tensors, got {type(value).__name__}"
+        )
+    return list(value)
+
+
 def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
@@ -321,12 +341,17 @@ def grad(
     Returns:
         A tuple with one Tensor (shape of the input) per input, in order.
     """
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outs = _tensor_list(outputs, "outputs")
+    ins = _tensor_list(inputs, "inputs")
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
         gouts = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
-    else:
+    elif isinstance(grad_outputs, Sequence) and not isinstance(grad_outputs, (str, bytes)):
         gouts = list(grad_outputs)
+    else:
+        raise TypeError(
+            "grad: grad_outputs must be None, a Tensor, an array or a sequence of them, "
+            f"got {type(grad_outputs).__name__}"
+        )
     if len(gouts) != len(outs):
         raise ValueError(f"grad: {len(outs)} outputs but {len(gouts)} grad_outputs")
     for k, t in enumerate(ins):

@@ -7,6 +7,7 @@ logits of ±1e4 give finite losses and exact gradients.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal
 
 import numpy as np
@@ -40,11 +41,13 @@ def _as_tensor(x: Any, name: str, where: str) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``; same shape as ``x``, rows sum to 1."""
+    x = _as_tensor(x, "x", "softmax")
     return ops.exp(x - logsumexp(x, axis=axis, keepdims=True))
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``: log-probabilities, finite for any finite logits."""
+    x = _as_tensor(x, "x", "log_softmax")
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
@@ -59,6 +62,8 @@ def _reduce(loss: Tensor, reduction: str, mask: Any, where: str) -> Tensor:
         raise ValueError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if mask is not None:
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: mask must be numbers or booleans, got dtype {m.dtype}")
         if m.shape != loss.shape[: m.ndim]:
             raise ValueError(
                 f"{where}: mask has shape {m.shape} but the per-element loss has shape "
@@ -80,9 +85,21 @@ def _reduce(loss: Tensor, reduction: str, mask: Any, where: str) -> Tensor:
     return loss.mean()
 
 
+def _indices(indices: Any) -> np.ndarray:
+    """Integer indices as an array; an empty list (a float array to numpy) selects nothing."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.size == 0 and idx.dtype.kind == "f" and not isinstance(indices, (Tensor, np.ndarray)):
+        return idx.astype(np.intp)
+    return idx
+
+
 def one_hot(indices: Any, num_classes: int, dtype: npt.DTypeLike = np.float64) -> Tensor:
     """Indices of shape ``S`` -> a ``(*S, num_classes)`` tensor of 0/1 (no grad)."""
-    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
+    if num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be >= 0, got {num_classes}")
+    idx = _indices(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
@@ -117,6 +134,10 @@ def cross_entropy(
     The gradient with respect to the logits is ``softmax(logits) - onehot``.
     """
     logits = _as_tensor(logits, "logits", "cross_entropy")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"cross_entropy: axis must be an int, got {type(axis).__name__}") from None
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
@@ -154,7 +175,16 @@ def binary_cross_entropy_with_logits(
     values in [0, 1].
     """
     logits = _as_tensor(logits, "logits", "binary_cross_entropy_with_logits")
-    y = targets if isinstance(targets, Tensor) else np.asarray(targets, dtype=logits.dtype)
+    if isinstance(targets, Tensor):
+        y: Any = targets
+    else:
+        y = np.asarray(targets)
+        if y.dtype.kind not in "biuf":
+            raise TypeError(
+                "binary_cross_entropy_with_logits: targets must be numbers in [0, 1], "
+                f"got dtype {y.dtype}"
+            )
+        y = y.astype(logits.dtype, copy=False)
     if y.shape != logits.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: targets have shape {y.shape}, "
@@ -179,7 +209,9 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
 
     The backward adds up the gradient of rows picked more than once.
     """
-    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+    idx = _indices(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if weight.ndim != 2:

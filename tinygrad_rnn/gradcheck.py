@@ -7,7 +7,7 @@ backward pass and two evaluations per input element.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,29 @@ class GradcheckError(AssertionError):
 
 
 def _outputs(result: Any, where: str) -> list[Tensor]:
-    outs = [result] if isinstance(result, Tensor) else list(result)
+    if isinstance(result, Tensor):
+        outs = [result]
+    elif isinstance(result, Iterable) and not isinstance(result, (str, bytes)):
+        outs = list(result)
+    else:
+        raise TypeError(
+            f"{where}: fn must return a Tensor or a sequence of Tensors, "
+            f"got {type(result).__name__}"
+        )
     for k, o in enumerate(outs):
         if not isinstance(o, Tensor):
             raise TypeError(f"{where}: fn must return Tensors, output {k} is {type(o).__name__}")
     return outs
+
+
+def _inputs(inputs: Any, where: str) -> list[Any]:
+    if isinstance(inputs, Tensor):
+        return [inputs]
+    if not isinstance(inputs, Iterable) or isinstance(inputs, (str, bytes)):
+        raise TypeError(
+            f"{where}: inputs must be a sequence of Tensors, got {type(inputs).__name__}"
+        )
+    return list(inputs)
 
 
 def _weighted_sum(outs: list[Tensor], weights: list[np.ndarray]) -> Tensor:
@@ -60,7 +78,9 @@ def gradcheck(
     Returns:
         True when every entry of every checked input passes.
     """
-    inputs = list(inputs)
+    if not eps > 0:
+        raise ValueError(f"gradcheck: eps must be a positive number, got {eps!r}")
+    inputs = _inputs(inputs, "gradcheck")
     checked = [k for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, nothing to check")
@@ -134,7 +154,7 @@ def gradgradcheck(
     output weights, giving a function ``x -> (v · f(x))'`` whose own gradient
     (a Hessian-vector product) is then compared with finite differences.
     """
-    inputs = list(inputs)
+    inputs = _inputs(inputs, "gradgradcheck")
     checked = [k for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     rng = np.random.default_rng(seed + 1)
     weights: list[np.ndarray] = []

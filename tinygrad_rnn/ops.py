@@ -15,7 +15,9 @@ from __future__ import annotations
 import builtins
 import itertools
 import math
-from collections.abc import Sequence
+import numbers
+import operator
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,28 @@ Axis = int | tuple[int, ...] | None
 def _value(x: Any) -> np.ndarray:
     """The raw array behind a Tensor (or the array itself): for masks, never differentiated."""
     return x.data if isinstance(x, Tensor) else x
+
+
+def _array(x: Any, where: str) -> Any:
+    """``x`` itself if it is a Tensor, else ``x`` as an array of numbers (TypeError otherwise).
+
+    Only the public wrappers call this, for arguments that are not Tensors or arrays
+    (lists, None): the rules always pass Tensors or arrays.
+    """
+    if isinstance(x, Tensor):
+        return x
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{where}: expected a Tensor or an array of numbers, got {type(x).__name__}: {exc}"
+        ) from None
+    if a.dtype.kind not in "biufc":
+        raise TypeError(
+            f"{where}: expected a Tensor or an array of numbers, got {type(x).__name__} "
+            f"(dtype {a.dtype})"
+        )
+    return a
 
 
 def _like(mask: np.ndarray, x: Any) -> np.ndarray:
@@ -75,7 +99,12 @@ _broadcast_to = Primitive(
 def sum_to(x: Any, shape: Sequence[int]) -> Any:
     """Sum ``x`` down to ``shape``: the inverse of broadcasting (used by every rule)."""
     shape = tuple(shape)
-    if x.shape == shape:
+    try:
+        x_shape = x.shape
+    except AttributeError:  # a list or None: only reached on bad input
+        x = _array(x, "sum_to")
+        x_shape = x.shape
+    if x_shape == shape:
         return x
     return _sum_to(x, shape=shape)
 
@@ -83,7 +112,12 @@ def sum_to(x: Any, shape: Sequence[int]) -> Any:
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """Broadcast ``x`` to ``shape`` (numpy rules) without copying; the gradient sums back."""
     shape = tuple(shape)
-    if x.shape == shape:
+    try:
+        x_shape = x.shape
+    except AttributeError:  # a list or None: only reached on bad input
+        x = _array(x, "broadcast_to")
+        x_shape = x.shape
+    if x_shape == shape:
         return x
     return _broadcast_to(x, shape=shape)
 
@@ -145,7 +179,12 @@ def _log(x: Any) -> Any:
 
 
 def _matmul_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if a.ndim == 0 or b.ndim == 0:
+    try:
+        a_ndim, b_ndim = a.ndim, b.ndim
+    except AttributeError:  # lists or None given to ``matmul`` directly
+        a, b = _array(a, "matmul"), _array(b, "matmul")
+        a_ndim, b_ndim = a.ndim, b.ndim
+    if a_ndim == 0 or b_ndim == 0:
         raise ValueError(f"both operands need at least one dimension, got {a.shape} @ {b.shape}")
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if a.shape[-1] != k_b:
@@ -207,8 +246,15 @@ log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
 tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans))
 sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans))
-# log(1 + e^x) without overflow; its derivative is the (smooth) sigmoid, kink-free at 0.
-softplus = Primitive("softplus", lambda x: np.logaddexp(0, x), lambda g, ans, x: g * sigmoid(x))
+
+
+def _softplus_forward(x: np.ndarray) -> np.ndarray:
+    """log(1 + e^x) without overflow; its derivative is the (smooth) sigmoid, kink-free at 0."""
+    with np.errstate(invalid="ignore"):  # a NaN input gives NaN quietly, as in every other op
+        return np.logaddexp(0, x)
+
+
+softplus = Primitive("softplus", _softplus_forward, lambda g, ans, x: g * sigmoid(x))
 relu = Primitive(
     "relu",
     lambda x: np.maximum(x, 0),
@@ -242,10 +288,25 @@ def clip(x: Any, min: float | None = None, max: float | None = None) -> Any:
     """Clamp ``x`` elementwise into [min, max]; zero gradient where it was clamped."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
+    if not isinstance(x, Tensor):
+        x = _array(x, "clip")
     # Python floats, so numpy float64 bounds cannot upcast a float32 tensor.
-    lo = None if min is None else float(min)
-    hi = None if max is None else float(max)
-    return _clip(x, lo=lo, hi=hi)
+    return _clip(x, lo=_clip_bound(min, "min"), hi=_clip_bound(max, "max"))
+
+
+def _clip_bound(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        pass  # a one-element array, as before
+    elif not isinstance(value, numbers.Real):
+        raise TypeError(f"clip: {name} must be a real number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"clip: {name} must be a real number, got {value!r:.60}: {exc}") from None
+    except OverflowError:
+        raise ValueError(f"clip: {name} must fit in a float, got {value!r:.60}") from None
 
 
 def _max_share(x: Any, y: Any) -> np.ndarray:
@@ -280,6 +341,8 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     c = np.asarray(_value(cond))
     if c.dtype != np.bool_:
         raise TypeError(f"where: cond must be boolean, got dtype {c.dtype}")
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        x, y = _array(x, "where"), _array(y, "where")
     return _where(x, y, cond=c)
 
 
@@ -312,10 +375,24 @@ _max = Primitive(
 )
 
 
+def _check_nonempty(name: str, x: Any, axis: Axis) -> None:
+    """A max-like reduction of an empty tensor has no value unless no reduced axis is empty."""
+    if x.ndim == 0 or builtins.any(x.shape[a] == 0 for a in _norm_axes(axis, x.ndim)):
+        raise ValueError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+
+
 def _check_axis(name: str, x: Any, axis: Axis) -> Axis:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes: tuple[Any, ...] = (axis,)
+    else:
+        try:
+            axes = tuple(axis)
+        except TypeError:
+            raise TypeError(
+                f"{name}: axis must be an int or tuple of ints, got {axis!r:.60}"
+            ) from None
     for a in axes:
         if not isinstance(a, (int, np.integer)):
             raise TypeError(f"{name}: axis must be an int or tuple of ints, got {axis!r}")
@@ -333,15 +410,17 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Mean over ``axis``: the sum divided by the number of elements reduced."""
     axis = _check_axis("mean", x, axis)
-    count = math.prod(x.shape[a] for a in _norm_axes(axis, x.ndim))
+    # A 0-d tensor takes axis 0 like numpy does; it then reduces its one element.
+    count = math.prod(x.shape[a] for a in _norm_axes(axis, x.ndim) if a < x.ndim)
     return _sum(x, axis=axis, keepdims=keepdims) / builtins.max(count, 1)
 
 
 def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
+    axis = _check_axis("max", x, axis)
     if x.size == 0:
-        raise ValueError(f"max: cannot reduce an empty tensor of shape {tuple(x.shape)}")
-    return _max(x, axis=_check_axis("max", x, axis), keepdims=keepdims)
+        _check_nonempty("max", x, axis)
+    return _max(x, axis=axis, keepdims=keepdims)
 
 
 def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
@@ -370,9 +449,12 @@ _logsumexp = Primitive(
 
 def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Any:
     """``log(sum(exp(x), axis))`` computed without overflow for any finite input."""
+    if not isinstance(x, Tensor):
+        x = _array(x, "logsumexp")
+    axis = _check_axis("logsumexp", x, axis)
     if x.size == 0:
-        raise ValueError(f"logsumexp: cannot reduce an empty tensor of shape {tuple(x.shape)}")
-    return _logsumexp(x, axis=_check_axis("logsumexp", x, axis), keepdims=keepdims)
+        _check_nonempty("logsumexp", x, axis)
+    return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
 # -------------------------------------------------------------- shape ops
@@ -386,7 +468,12 @@ _reshape = Primitive(
 def reshape(x: Any, shape: Sequence[int]) -> Any:
     """Same elements, new ``shape`` (one entry may be -1)."""
     shape = tuple(shape)
-    if x.shape == shape:
+    try:
+        x_shape = x.shape
+    except AttributeError:  # a list or None: only reached on bad input
+        x = _array(x, "reshape")
+        x_shape = x.shape
+    if x_shape == shape:
         return x
     return _reshape(x, shape=shape)
 
@@ -404,6 +491,8 @@ _transpose = Primitive(
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """Permute the axes (reverse them when ``axes`` is None), like ``np.transpose``."""
+    if not isinstance(x, (Tensor, np.ndarray)):
+        x = _array(x, "transpose")
     if axes is None:
         return _transpose(x, axes=None)
     axes = tuple(int(a) for a in axes)
@@ -457,7 +546,12 @@ def _normalize_index(index: Any) -> Any:
         index = index.data
     if isinstance(index, list):
         # An empty list would become a float array; it selects nothing.
-        index = np.asarray(index) if len(index) else np.zeros(0, dtype=np.intp)
+        try:
+            index = np.asarray(index) if len(index) else np.zeros(0, dtype=np.intp)
+        except (TypeError, ValueError) as exc:
+            raise IndexError(
+                f"getitem: cannot make an index array from {index!r:.60}: {exc}"
+            ) from None
     if isinstance(index, np.ndarray) and index.dtype.kind not in "biu":
         raise IndexError(f"getitem: index arrays must be integer or boolean, got {index.dtype}")
     return index
@@ -488,23 +582,46 @@ _concat = Primitive("concat", lambda *xs, axis: np.concatenate(xs, axis=axis), v
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp_n=_stack_grad)
 
 
+def _join_args(name: str, tensors: Any, axis: Any, new_axis: bool) -> tuple[list[Any], int]:
+    """Check ``concat``/``stack`` arguments: a sequence of tensors and an axis in range."""
+    if isinstance(tensors, (str, bytes)) or not isinstance(tensors, Iterable):
+        raise TypeError(
+            f"{name}: tensors must be a sequence of Tensors, got {type(tensors).__name__}"
+        )
+    items = list(tensors)
+    if len(items) == 0:
+        raise ValueError(f"{name}: need at least one tensor")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name}: axis must be an int, got {type(axis).__name__}") from None
+    first = items[0]
+    ndim = first.ndim if isinstance(first, (Tensor, np.ndarray)) else np.ndim(first)
+    n = ndim + 1 if new_axis else ndim
+    if n and not -n <= ax < n:  # 0-d inputs to concat are left to numpy's own error
+        raise ValueError(f"{name}: axis {ax} is out of bounds for array of dimension {n}")
+    return items, ax
+
+
 def concat(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join tensors along an existing ``axis`` (``np.concatenate``)."""
-    if len(tensors) == 0:
-        raise ValueError("concat: need at least one tensor")
-    return _concat(*tensors, axis=int(axis))
+    items, ax = _join_args("concat", tensors, axis, new_axis=False)
+    return _concat(*items, axis=ax)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
     """Join same-shape tensors along a new ``axis`` (``np.stack``)."""
-    if len(tensors) == 0:
-        raise ValueError("stack: need at least one tensor")
-    return _stack(*tensors, axis=int(axis))
+    items, ax = _join_args("stack", tensors, axis, new_axis=True)
+    return _stack(*items, axis=ax)
 
 
 def split(x: Any, sections: int | Sequence[int], axis: int = 0) -> list[Any]:
     """Split like ``np.split``: ``sections`` equal parts, or at the given indices."""
+    if not isinstance(x, Tensor):
+        x = _array(x, "split")
     axis = _check_axis("split", x, axis)  # type: ignore[assignment]
+    if x.ndim == 0:
+        raise ValueError("split: cannot split a 0-d tensor")
     length = x.shape[axis]
     if isinstance(sections, (int, np.integer)):
         if sections <= 0 or length % sections:
@@ -513,14 +630,27 @@ def split(x: Any, sections: int | Sequence[int], axis: int = 0) -> list[Any]:
             )
         bounds = [length // sections * k for k in range(sections + 1)]
     else:
-        bounds = [0, *(int(s) for s in sections), length]
+        try:
+            bounds = [0, *(operator.index(s) for s in sections), length]
+        except TypeError:
+            raise TypeError(
+                f"split: sections must be an int or a sequence of int indices, got {sections!r:.60}"
+            ) from None
     lead = (slice(None),) * (axis % x.ndim)
     return [getitem(x, (*lead, slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
     """Split into ``chunks`` parts of equal size (the last may be smaller), as in PyTorch."""
+    if not isinstance(x, Tensor):
+        x = _array(x, "chunk")
     axis = _check_axis("chunk", x, axis)  # type: ignore[assignment]
+    if x.ndim == 0:
+        raise ValueError("chunk: cannot chunk a 0-d tensor")
+    try:
+        chunks = operator.index(chunks)
+    except TypeError:
+        raise TypeError(f"chunk: chunks must be an int, got {chunks!r:.60}") from None
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     length = x.shape[axis]

@@ -78,7 +78,10 @@ def _real(where: str, name: str, value: Any) -> float:
         raise TypeError(
             f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{where}: {name} must be a finite number, got {value!r:.60}") from None
 
 
 def _non_negative(where: str, name: str, value: Any) -> float:
@@ -331,6 +334,11 @@ class Optimizer:
                 shape or a dtype of another kind, or a hyperparameter is invalid.
         """
         where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{where}: expected a mapping of names to arrays (a dict), "
+                f"got {type(state_dict).__name__}"
+            )
         current = self._flat()
         missing = [key for key in current if key not in state_dict]
         if missing:

@@ -35,16 +35,29 @@ def _flatten(tree: Mapping[str, Any], prefix: str, out: dict[str, np.ndarray]) -
         if not isinstance(key, str) or not key or _SEP in key:
             raise ValueError(f"save: keys must be non-empty strings without '/', got {key!r}")
         name = prefix + key
+        if name == _FORMAT_KEY:
+            raise ValueError(f"save: the key {_FORMAT_KEY!r} is reserved for the format marker")
         if isinstance(value, Mapping):
             _flatten(value, name + _SEP, out)
             continue
-        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        try:
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"save: {name!r} cannot be stored as an array ({type(value).__name__}): {exc}"
+            ) from None
         if array.dtype.kind not in "biuf":
             raise TypeError(
                 f"save: {name!r} has dtype {array.dtype}; only numbers and booleans are stored "
                 "(no objects, so loading never needs pickle)"
             )
         out[name] = array
+
+
+def _check_path(path: Any, where: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{where}: path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
 
 
 def save(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
@@ -55,10 +68,10 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"save: state_dict must be a dict, got {type(state_dict).__name__}")
+    target = _check_path(path, "save")
     arrays: dict[str, np.ndarray] = {}
     _flatten(state_dict, "", arrays)
     arrays[_FORMAT_KEY] = np.asarray(_FORMAT_VERSION)
-    target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -79,7 +92,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         ValueError: the file is truncated, not an ``.npz``, needs pickle, or was not
             written by :func:`save`.
     """
-    path = Path(path)
+    path = _check_path(path, "load")
     if not path.exists():
         raise FileNotFoundError(f"load: no checkpoint at {path}")
     # An .npz is a zip archive; a truncated one loses its central directory at the end.
@@ -96,7 +109,13 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"load: {path} holds data that needs pickle; refused: {exc}") from None
     if _FORMAT_KEY not in flat:
         raise ValueError(f"load: {path} is an .npz but not a tinygrad_rnn checkpoint")
-    version = int(flat.pop(_FORMAT_KEY))
+    marker = flat.pop(_FORMAT_KEY)
+    if marker.ndim != 0 or marker.dtype.kind not in "iu":
+        raise ValueError(
+            f"load: {path} is not a valid checkpoint: its format marker is not an integer "
+            f"(dtype {marker.dtype}, shape {marker.shape})"
+        )
+    version = int(marker)
     if version > _FORMAT_VERSION:
         raise ValueError(f"load: {path} has checkpoint format {version}, newer than this library")
     tree: dict[str, Any] = {}
@@ -105,5 +124,16 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         node = tree
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(_clash(path, name))
+        if leaf in node:
+            raise ValueError(_clash(path, name))
         node[leaf] = array
     return tree
+
+
+def _clash(path: Path, name: str) -> str:
+    return (
+        f"load: {path} is not a valid checkpoint: {name!r} clashes with another key "
+        "(a name is both an array and a folder)"
+    )

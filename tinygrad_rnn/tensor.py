@@ -7,7 +7,8 @@ the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
@@ -19,11 +20,14 @@ if TYPE_CHECKING:
 Axis = int | tuple[int, ...] | None
 
 
-def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
     """Accept both ``f(6, 2)`` and ``f((6, 2))`` like numpy's reshape does."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(int(s) for s in shape[0])
-    return tuple(int(s) for s in shape)
+        shape = tuple(shape[0])
+    try:
+        return tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{where}: sizes and axes must be integers, got {shape!r:.80}") from None
 
 
 class Tensor:
@@ -71,8 +75,15 @@ class Tensor:
             raise TypeError(
                 f"Tensor: cannot make an array from {type(data).__name__}: {exc}"
             ) from None
-        if array.dtype == object:
-            raise TypeError(f"Tensor: data must be numeric, got an object array from {data!r:.80}")
+        except OverflowError as exc:
+            raise ValueError(
+                f"Tensor: {data!r:.80} does not fit in dtype {np.dtype(dtype)}: {exc}"
+            ) from None
+        if array.dtype.kind not in "biufc":
+            raise TypeError(
+                f"Tensor: data must be numeric, got an array of dtype {array.dtype} "
+                f"from {data!r:.80}"
+            )
         if requires_grad and not np.issubdtype(array.dtype, np.floating):
             raise TypeError(
                 f"Tensor: only floating-point tensors can require grad, got dtype {array.dtype}"
@@ -146,6 +157,12 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(len(self.data)):
+            yield self[i]
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -257,7 +274,13 @@ class Tensor:
     # Comparisons are not differentiable: they return boolean tensors with no graph.
     def _compare(self, other: Any, fn: Any) -> Tensor:
         other_data = other.data if isinstance(other, Tensor) else other
-        return Tensor._make(np.asarray(fn(self.data, other_data)))
+        try:
+            return Tensor._make(np.asarray(fn(self.data, other_data)))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{fn.__name__}: cannot compare a tensor of dtype {self.dtype} with "
+                f"{type(other).__name__}: {exc}"
+            ) from None
 
     def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, np.less)
@@ -334,15 +357,15 @@ class Tensor:
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> Tensor:
         """Same data, new shape: ``x.reshape(6, 2)`` or ``x.reshape((6, 2))``."""
-        return _ops.reshape(self, _shape_arg(shape))
+        return _ops.reshape(self, _shape_arg(shape, "reshape"))
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute axes (all reversed when none are given), like ``np.transpose``."""
-        return _ops.transpose(self, _shape_arg(axes) if axes else None)
+        return _ops.transpose(self, _shape_arg(axes, "transpose") if axes else None)
 
     def permute(self, *axes: Any) -> Tensor:
         """Alias of :meth:`transpose` with explicit axes, as in PyTorch."""
-        return _ops.transpose(self, _shape_arg(axes))
+        return _ops.transpose(self, _shape_arg(axes, "permute"))
 
     @property
     def T(self) -> Tensor:
@@ -351,11 +374,11 @@ class Tensor:
 
     def expand(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` without copying (``broadcast_to``)."""
-        return _ops.broadcast_to(self, _shape_arg(shape))
+        return _ops.broadcast_to(self, _shape_arg(shape, "expand"))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` without copying."""
-        return _ops.broadcast_to(self, _shape_arg(shape))
+        return _ops.broadcast_to(self, _shape_arg(shape, "broadcast_to"))
 
     def split(self, sections: int | Sequence[int], axis: SupportsIndex = 0) -> list[Tensor]:
         """Split like ``np.split``: ``sections`` equal parts or at the given indices."""

@@ -26,6 +26,7 @@ from tinygrad_rnn.nn.module import (
     Parameter,
     _as_input,
     _check_float_dtype,
+    _check_rng,
     _check_torch_type,
     _positive,
     _torch_dtype,
@@ -136,7 +137,7 @@ class _Cell(Module):
         self.input_size = _positive(input_size, "input_size", where)
         self.hidden_size = _positive(hidden_size, "hidden_size", where)
         self.dtype = _check_float_dtype(dtype, where)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _check_rng(rng, where)
         gh, bound = self._gates * self.hidden_size, 1.0 / math.sqrt(self.hidden_size)
         # PyTorch draws every parameter of a recurrent cell from U(-1/√H, 1/√H).
         self.weight_ih = _uniform(rng, bound, (gh, self.input_size), self.dtype)

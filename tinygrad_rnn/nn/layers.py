@@ -15,6 +15,7 @@ from tinygrad_rnn.nn.module import (
     Parameter,
     _as_input,
     _check_float_dtype,
+    _check_rng,
     _check_torch_type,
     _positive,
     _torch_dtype,
@@ -52,7 +53,7 @@ class Linear(Module):
         self.in_features = _positive(in_features, "in_features", "Linear")
         self.out_features = _positive(out_features, "out_features", "Linear")
         self.dtype = _check_float_dtype(dtype, "Linear")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _check_rng(rng, "Linear")
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = _uniform(rng, bound, (self.out_features, self.in_features), self.dtype)
         self.bias: Parameter | None = (
@@ -122,7 +123,7 @@ class Embedding(Module):
         self.num_embeddings = _positive(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive(embedding_dim, "embedding_dim", "Embedding")
         self.dtype = _check_float_dtype(dtype, "Embedding")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _check_rng(rng, "Embedding")
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(rng.standard_normal(shape).astype(self.dtype))
 

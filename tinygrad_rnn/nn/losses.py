@@ -13,6 +13,7 @@ trailing axes, so ``"mean"`` averages over the components of the selected steps.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,12 @@ class CrossEntropyLoss(Module):
     def __init__(self, reduction: str = "mean", axis: int = -1) -> None:
         super().__init__()
         self.reduction = _check_reduction(reduction, "CrossEntropyLoss")
-        self.axis = int(axis)
+        try:
+            self.axis = operator.index(axis)
+        except TypeError:
+            raise TypeError(
+                f"CrossEntropyLoss: axis must be an int, got {type(axis).__name__}"
+            ) from None
 
     def forward(self, input: Any, target: Any, mask: Any = None) -> Tensor:
         """``(logits, classes, mask=None) -> loss``."""

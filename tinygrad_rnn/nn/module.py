@@ -341,9 +341,25 @@ def _positive(value: Any, name: str, where: str) -> int:
     return int(value)
 
 
+def _check_rng(rng: Any, where: str) -> np.random.Generator:
+    """The generator for a module's initialisation: ``rng`` itself, or a fresh one for None."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        raise TypeError(
+            f"{where}: rng must be a np.random.Generator or None, got {type(rng).__name__}"
+        )
+    return rng  # type: ignore[return-value]  # a RandomState has the same methods used here
+
+
 def _check_float_dtype(dtype: npt.DTypeLike, where: str) -> np.dtype[Any]:
     """The dtype a module's parameters are made in; must be floating point."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(
+            f"{where}: dtype must be a floating dtype, got {dtype!r:.60}: {exc}"
+        ) from None
     if dt.kind != "f":
         raise TypeError(f"{where}: dtype must be a floating dtype, got {dt}")
     return dt

@@ -40,6 +40,7 @@ from tinygrad_rnn.nn.module import (
     Parameter,
     _as_input,
     _check_float_dtype,
+    _check_rng,
     _check_torch_type,
     _positive,
     _torch_dtype,
@@ -86,7 +87,7 @@ class _RNNBase(Module):
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.dtype = _check_float_dtype(dtype, where)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _check_rng(rng, where)
         H, G = self.hidden_size, self._gates
         bound = 1.0 / math.sqrt(H)
         # PyTorch's order: per layer, per direction: weight_ih, weight_hh, bias_ih, bias_hh.
@@ -500,6 +501,8 @@ def unroll(cell: Callable[[Any, Any], Any], xs: Any, state: Any = None) -> list[
         ValueError: ``xs`` is empty (T=0).
         TypeError: ``xs`` is not a Tensor, array or sequence.
     """
+    if not callable(cell):
+        raise TypeError(f"unroll: cell must be callable, got {type(cell).__name__}")
     if isinstance(xs, (Tensor, np.ndarray)):
         if xs.ndim == 0:
             raise ValueError("unroll: xs must have a time axis first, got a 0-d value")

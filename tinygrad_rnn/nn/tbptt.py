@@ -17,6 +17,7 @@ alone, started from the (constant) state chunk ``k − 1`` ended in::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -45,6 +46,12 @@ def detach_state(state: Any) -> Any:
 
 def chunk_bounds(length: int, chunk_len: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` of consecutive chunks covering ``range(length)`` (last may be shorter)."""
+    try:
+        chunk_len = operator.index(chunk_len)
+    except TypeError:
+        raise TypeError(
+            f"chunk_bounds: chunk_len must be an int, got {type(chunk_len).__name__}"
+        ) from None
     if chunk_len <= 0:
         raise ValueError(f"chunk_bounds: chunk_len must be positive, got {chunk_len}")
     for start in range(0, length, chunk_len):
@@ -98,7 +105,33 @@ def run_tbptt(
     Returns:
         :class:`TBPTTResult` ``(losses, state)``: each chunk's loss and the final detached state.
     """
-    length = inputs.shape[time_axis] if hasattr(inputs, "shape") else len(inputs)
+    try:
+        chunk_len = operator.index(chunk_len)
+        time_axis = operator.index(time_axis)
+    except TypeError:
+        raise TypeError(
+            "run_tbptt: chunk_len and time_axis must be ints, got "
+            f"{type(chunk_len).__name__} and {type(time_axis).__name__}"
+        ) from None
+    if hasattr(inputs, "shape"):
+        ndim = len(inputs.shape)
+        if not 0 <= time_axis < ndim:
+            raise ValueError(
+                f"run_tbptt: time_axis {time_axis} is out of range for inputs of shape "
+                f"{tuple(inputs.shape)}"
+            )
+        length = inputs.shape[time_axis]
+    elif hasattr(inputs, "__len__") and not isinstance(inputs, (str, bytes)):
+        if time_axis != 0:
+            raise ValueError(
+                f"run_tbptt: time_axis must be 0 for inputs without a shape, got {time_axis}"
+            )
+        length = len(inputs)
+    else:
+        raise TypeError(
+            "run_tbptt: inputs must be a Tensor, an array or a sequence, "
+            f"got {type(inputs).__name__}"
+        )
     if length == 0:
         raise ValueError("run_tbptt: inputs is an empty sequence (T=0)")
     state = detach_state(state)
@@ -106,7 +139,13 @@ def run_tbptt(
     for k, (start, stop) in enumerate(chunk_bounds(length, chunk_len)):
         x = _time_slice(inputs, start, stop, time_axis)
         y = _time_slice(targets, start, stop, time_axis)
-        loss, final = forward(x, y, state)
+        result = forward(x, y, state)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(
+                "run_tbptt: forward must return a pair (one-element loss Tensor, state), "
+                f"got {type(result).__name__}"
+            )
+        loss, final = result
         if not isinstance(loss, Tensor) or loss.size != 1:
             raise TypeError("run_tbptt: forward must return (one-element loss Tensor, state)")
         loss.backward()
