@@ -41,8 +41,9 @@ class Primitive:
             returning the gradient for that input, of the input's shape. ``g``
             is the upstream gradient, ``ans`` the forward's output, ``args`` the
             inputs (arrays on the fast path, Tensors under ``create_graph``).
-        vjp_n: for variadic ops (concat, stack): ``rule(i, g, ans, *args,
-            **params)`` giving the gradient of input ``i``.
+        vjp_n: for variadic ops (concat, stack): ``rule(i, g, ans, args,
+            **params)`` giving the gradient of input ``i`` (``args`` is the tuple of
+            all inputs, passed as one object so n inputs cost O(n), not O(n²)).
         accumulate: optional in-place form of the rule of input 0 for ops whose
             gradient is sparse (indexing): ``accumulate(buffer, g, *args, **params)``
             adds the gradient into ``buffer``. Used only on the array path; the
@@ -74,8 +75,8 @@ class Primitive:
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
-        if self.vjp_n is not None:
-            return self.vjp_n(i, g, ans, *args, **params)
+        if self.vjp_n is not None:  # the inputs as one tuple: O(1) per input, not O(n)
+            return self.vjp_n(i, g, ans, args, **params)
         return self.vjps[i](g, ans, *args, **params)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
@@ -84,7 +85,7 @@ class Primitive:
                 return apply(self, args, params)
         try:
             return self.forward(*args, **params)
-        except TypeError as exc:  # e.g. None given to a top-level op: name the op
+        except (TypeError, OverflowError) as exc:  # e.g. None given to a top-level op
             raise _op_error(self, exc, args) from exc
 
     def __repr__(self) -> str:
@@ -207,7 +208,10 @@ def _constant(value: Any, dtype: np.dtype[Any] | None, name: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, _SCALARS) and dtype is not None:
-        return np.asarray(value, dtype=dtype)
+        try:
+            return np.asarray(value, dtype=dtype)
+        except OverflowError:
+            raise ValueError(f"{name}: {value!r} does not fit in {dtype}") from None
     else:
         try:
             array = np.asarray(value)
@@ -225,6 +229,8 @@ def _constant(value: Any, dtype: np.dtype[Any] | None, name: str) -> np.ndarray:
 
 def _op_error(prim: Primitive, exc: Exception, arrays: Sequence[Any]) -> Exception:
     """The forward's exception, prefixed with the op's name and its input shapes."""
+    if isinstance(exc, OverflowError):  # a number too large for the dtype: a bad value
+        exc = ValueError(str(exc))
     if str(exc).startswith(f"{prim.name}: "):  # already names the op (a check in a forward)
         return exc
     shapes = ", ".join(str(np.shape(a)) for a in arrays)
@@ -273,7 +279,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
                 out = prim.forward(*arrays, **params)
         else:
             out = prim.forward(*arrays, **params)
-    except (ValueError, IndexError, TypeError) as exc:
+    except (ValueError, IndexError, TypeError, OverflowError) as exc:
         raise _op_error(prim, exc, arrays) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)
