@@ -62,6 +62,8 @@ def _as_root_grad(root: Tensor, grad: Any, create_graph: bool, where: str) -> An
         else:
             try:
                 g = np.asarray(grad, dtype=root.dtype)
+            except OverflowError as exc:
+                raise ValueError(f"{where}: gradient does not fit in {root.dtype}: {exc}") from None
             except (TypeError, ValueError) as exc:
                 raise TypeError(
                     f"{where}: gradient must be a Tensor or an array of numbers, "

@@ -78,7 +78,11 @@ def gradcheck(
     Returns:
         True when every entry of every checked input passes.
     """
-    if not eps > 0:
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"gradcheck: eps must be a positive number, got {eps!r:.40}") from None
+    if not eps > 0 or not np.isfinite(eps):
         raise ValueError(f"gradcheck: eps must be a positive number, got {eps!r}")
     inputs = _inputs(inputs, "gradcheck")
     checked = [k for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]

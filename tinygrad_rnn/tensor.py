@@ -276,6 +276,10 @@ class Tensor:
         other_data = other.data if isinstance(other, Tensor) else other
         try:
             return Tensor._make(np.asarray(fn(self.data, other_data)))
+        except OverflowError as exc:
+            raise ValueError(
+                f"{fn.__name__}: {other!r:.40} does not fit in dtype {self.dtype}: {exc}"
+            ) from None
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"{fn.__name__}: cannot compare a tensor of dtype {self.dtype} with "

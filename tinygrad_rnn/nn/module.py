@@ -338,6 +338,8 @@ def _positive(value: Any, name: str, where: str) -> int:
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{where}: {name} must be positive, got {value}")
+    if value > np.iinfo(np.int64).max:
+        raise ValueError(f"{where}: {name} is too large (more than 2**63 - 1)")
     return int(value)
 
 
