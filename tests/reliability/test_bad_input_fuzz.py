@@ -40,30 +40,8 @@ from tinygrad_rnn.tensor import Tensor
 ALLOWED: tuple[type[BaseException], ...] = (ValueError, TypeError, IndexError)
 
 # Failures tolerated while their bug is open: (target regex, exception class, message regex,
-# the xfail test in test_bad_input.py that pins the bug). The bugs found earlier
-# (AttributeErrors of the top-level ops, functional and module constructors on junk,
-# OverflowErrors of Tensor/ops/concat/stack/optimizers, ZeroDivisionError of gradcheck) are
-# fixed; these remain for Python ints beyond float64 (10**400).
-KNOWN_BUGS: list[tuple[str, type[BaseException], str, str]] = [
-    (
-        r"Tensor\.__(lt|le|gt|ge|eq|ne)__",
-        OverflowError,
-        r"too large to convert to float",
-        "test_comparisons_with_ints_too_large_for_a_float",
-    ),
-    (
-        r"nn\.\w+\(\)",
-        OverflowError,
-        r"too large to convert to float",
-        "test_module_sizes_too_large_for_a_float_are_value_errors",
-    ),
-    (
-        r"tg\.gradcheck|Tensor\.backward",
-        OverflowError,
-        r"too large to convert to float",
-        "test_backward_and_gradcheck_with_ints_too_large_for_a_float",
-    ),
-]
+# the xfail test in test_bad_input.py that pins the bug). Every bug found so far is fixed.
+KNOWN_BUGS: list[tuple[str, type[BaseException], str, str]] = []
 
 
 def _known(where: str, exc: BaseException) -> bool:
