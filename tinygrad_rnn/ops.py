@@ -567,11 +567,13 @@ def getitem(x: Any, index: Any) -> Any:
 
 
 def _concat_grad(
-    i: int, g: Any, ans: Any, xs: tuple[Any, ...], axis: int, bounds: tuple[int, ...]
+    i: int, g: Any, ans: Any, xs: tuple[Any, ...], axis: int, bounds: tuple[int, ...] = ()
 ) -> Any:
-    # ``bounds`` (offsets along ``axis``) was computed once by ``concat``: each input's rule is
-    # O(1), so the backward of joining n tensors is O(n), not O(n²).
+    # ``bounds`` (offsets along ``axis``) is computed once by ``concat``, so each input's rule
+    # is O(1) and joining n tensors costs O(n), not O(n²); without it they are summed here.
     ax = axis % g.ndim
+    if not bounds:
+        bounds = (0, *itertools.accumulate(x.shape[ax] for x in xs))
     return getitem(g, (slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),))
 
 
@@ -581,7 +583,7 @@ def _stack_grad(i: int, g: Any, ans: Any, xs: tuple[Any, ...], axis: int) -> Any
 
 
 _concat = Primitive(
-    "concat", lambda *xs, axis, bounds: np.concatenate(xs, axis=axis), vjp_n=_concat_grad
+    "concat", lambda *xs, axis, bounds=(): np.concatenate(xs, axis=axis), vjp_n=_concat_grad
 )
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), vjp_n=_stack_grad)
 
