@@ -177,6 +177,25 @@ def _matmul_shapes(draw: Any, kind: str) -> tuple[tuple[int, ...], ...]:
 MATMUL_KINDS = ("1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "1d@batched", "batched@1d")
 
 
+@st.composite
+def _addmm_shapes(draw: Any) -> tuple[tuple[int, ...], ...]:
+    """``c, a, b`` for ``c + a @ b``: 2-D a and b, c anything that broadcasts to (n, m)."""
+    n, k, m = (draw(st.integers(1, SIDE)) for _ in range(3))
+    c = draw(st.sampled_from([(n, m), (m,), (1, m), (n, 1), ()]))
+    return c, (n, k), (k, m)
+
+
+@st.composite
+def _gate_shapes(draw: Any, with_state: bool) -> tuple[tuple[int, ...], ...]:
+    """LSTM gates ``(..., 4H)`` and (``with_state``) a cell state broadcasting to ``(..., H)``."""
+    lead = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    H = draw(st.integers(1, 3))
+    if not with_state:
+        return ((*lead, 4 * H),)
+    c_lead = draw(st.sampled_from([lead, lead[1:], tuple(1 for _ in lead)]))
+    return (*lead, 4 * H), (*c_lead, H)
+
+
 # -- shape ops
 def _reshape_params(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[str, Any]]:
     s = shs[0]
@@ -344,6 +363,16 @@ SPECS: list[OpSpec] = [
         for k in MATMUL_KINDS
     ),
     OpSpec("matmul[fn]", tg.matmul, _case(_matmul_shapes("batched")), ("matmul",)),
+    OpSpec("addmm", ops.addmm, _case(_addmm_shapes()), ("addmm",)),
+    # fused LSTM ops; gates drawn past -2, where the sigmoid switches to its tail form
+    OpSpec(
+        "lstm_gates",
+        ops.lstm_gates,
+        _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}]),
+        ("lstm_gates",),
+    ),
+    OpSpec("lstm_cell", ops.lstm_cell, _case(_gate_shapes(True)), ("lstm_cell",)),
+    OpSpec("lstm_hidden", ops.lstm_hidden, _case(_gate_shapes(True)), ("lstm_hidden",)),
     # reductions
     *_reduction_specs(),
     OpSpec(
@@ -473,6 +502,7 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
+    *"addmm lstm_gates lstm_cell lstm_hidden".split(),
 }
 
 
@@ -675,6 +705,10 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops.pow, _case(pair(), [{"min_value": 0.5}, {}])),
     PrimCase(ops.neg, _case(one())),
     *(PrimCase(ops.matmul, _case(_matmul_shapes(k))) for k in MATMUL_KINDS),
+    PrimCase(ops.addmm, _case(_addmm_shapes())),
+    PrimCase(ops.lstm_gates, _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}])),
+    PrimCase(ops.lstm_cell, _case(_gate_shapes(True))),
+    PrimCase(ops.lstm_hidden, _case(_gate_shapes(True))),
     PrimCase(ops.exp, _case(one())),
     PrimCase(ops.log, _case(one(), [POSITIVE])),
     PrimCase(ops.log1p, _case(one(), [{"min_value": -0.75}])),

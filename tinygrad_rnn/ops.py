@@ -13,6 +13,7 @@ broadcasting op's rule calls.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import math
 import numbers
@@ -223,6 +224,44 @@ matmul = Primitive(
 )
 
 
+def _addmm_forward(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"addmm: a and b must be 2-D, got {a.shape} @ {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"addmm: inner dimensions differ: {a.shape} @ {b.shape} ({a.shape[1]} != {b.shape[0]})"
+        )
+    out = a @ b
+    if c.shape == out.shape and c.dtype == out.dtype:
+        out += c  # the product is a fresh array: adding in place saves one temporary
+        return out
+    try:
+        fits = np.broadcast_shapes(c.shape, out.shape) == out.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"addmm: c of shape {c.shape} does not broadcast to a @ b's shape {out.shape}"
+        )
+    return np.add(c, out)
+
+
+def _addmm_factors_b(g: Any, ans: Any, c: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    return a, g
+
+
+# ``c + a @ b`` as one op: a recurrent step's pre-activation ``gi_t + h W_hhᵀ`` costs one
+# node instead of two. ``c`` broadcasts against ``(n, m)`` like in ``add``.
+addmm = Primitive(
+    "addmm",
+    _addmm_forward,
+    lambda g, ans, c, a, b: sum_to(g, c.shape),
+    lambda g, ans, c, a, b: g @ transpose(b),
+    lambda g, ans, c, a, b: transpose(a) @ g,
+    factors={2: _addmm_factors_b},
+)
+
+
 # ------------------------------------------------------------- elementwise
 def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
     # σ(x) = (1 + tanh(x/2)) / 2 never overflows and numpy's tanh is several times faster
@@ -344,6 +383,151 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x, y = _array(x, "where"), _array(y, "where")
     return _where(x, y, cond=c)
+
+
+# ------------------------------------------------------------- LSTM gates
+# An LSTM step is ``z = gi + h W_hhᵀ`` (addmm), then three ops of its own, each with its
+# rule: ``acts = lstm_gates(z)``, ``c' = lstm_cell(acts, c)``, ``h' = lstm_hidden(acts, c')``.
+# ``acts`` holds the four activated gates side by side, PyTorch's order ``[i, f, g, o]``
+# (each of width H on the last axis). Written with the elementary ops, a step is 16 nodes;
+# these make it 5, which is what makes the engine's per-op cost small next to the work.
+@functools.lru_cache(maxsize=64)
+def _gate_constants(width: int, dtype: np.dtype[Any]) -> tuple[np.ndarray, ...]:
+    """``scale`` (½ on the sigmoid gates, 1 on g), ``offset`` (½ and 0) and ``on_g`` (0 and
+    1), read-only.
+
+    ``σ(x) = ½ tanh(x/2) + ½``, so ``scale · tanh(scale · z) + offset`` activates all four
+    gates with one tanh. From the output ``a`` the derivative is ``(1 - a)(a + on_g)``:
+    ``a (1 - a)`` on the sigmoid gates, ``(1 - a)(1 + a)`` on g.
+    """
+    H = width // 4
+    scale = np.full(width, 0.5, dtype=dtype)
+    scale[2 * H : 3 * H] = 1.0
+    offset = np.full(width, 0.5, dtype=dtype)
+    offset[2 * H : 3 * H] = 0.0
+    on_g = np.zeros(width, dtype=dtype)
+    on_g[2 * H : 3 * H] = 1.0
+    for constant in (scale, offset, on_g):
+        constant.flags.writeable = False
+    return scale, offset, on_g
+
+
+def _gate_width(z: Any, name: str) -> int:
+    if z.ndim == 0 or z.shape[-1] % 4:
+        raise ValueError(
+            f"{name}: the last axis must hold the four gates i, f, g, o (a multiple of 4 wide), "
+            f"got shape {tuple(z.shape)}"
+        )
+    return int(z.shape[-1])
+
+
+def _float_dtype(x: np.ndarray) -> np.dtype[Any]:
+    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _lstm_gates_forward(z: np.ndarray) -> np.ndarray:
+    width = _gate_width(z, "lstm_gates")
+    scale, offset, _ = _gate_constants(width, _float_dtype(z))
+    out = z * scale
+    np.tanh(out, out=out)
+    out *= scale
+    out += offset
+    # As in ``sigmoid``: below -2, ½ + ½ tanh cancels digits; e^x / (1 + e^x) does not.
+    if z.size and not z.min() >= -2.0:  # (``not >=`` so that NaN skips the repair too)
+        low = z < -2.0
+        H = width // 4
+        low[..., 2 * H : 3 * H] = False
+        if low.any():
+            e = np.exp(z[low])
+            out[low] = e / (1 + e)
+    return out
+
+
+lstm_gates = Primitive(
+    "lstm_gates",
+    _lstm_gates_forward,
+    lambda g, ans, z: g * (1 - ans) * (ans + _gate_constants(ans.shape[-1], ans.dtype)[2]),
+)
+
+
+def _gate(acts: Any, k: int) -> Any:
+    """Gate ``k`` (0 = i, 1 = f, 2 = g, 3 = o) of ``acts (..., 4H)``: a view or a getitem."""
+    H = acts.shape[-1] // 4
+    return acts[..., k * H : (k + 1) * H]
+
+
+def _check_state(acts: np.ndarray, c: np.ndarray, name: str) -> None:
+    width = _gate_width(acts, name)
+    if c.ndim == 0 or 4 * c.shape[-1] != width:
+        raise ValueError(
+            f"{name}: the cell state's last axis must be a quarter of the gates' ({width // 4}), "
+            f"got gates {acts.shape} and cell state {c.shape}"
+        )
+
+
+def _lstm_cell_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
+    _check_state(acts, c, "lstm_cell")
+    out = _gate(acts, 1) * c
+    out += _gate(acts, 0) * _gate(acts, 2)
+    return out
+
+
+def _zeros(shape: tuple[int, ...], like: Any) -> np.ndarray:
+    return np.zeros(shape, dtype=like.dtype)
+
+
+def _lstm_cell_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
+    d_i = g * _gate(acts, 2)
+    parts = (d_i, g * c, g * _gate(acts, 0), _zeros(d_i.shape, d_i))  # o does not enter c'
+    return sum_to(_concat(*parts, axis=-1), acts.shape)
+
+
+def _lstm_cell_accumulate(buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray) -> None:
+    # ``_lstm_cell_grad_acts`` added block by block into the engine's buffer for ``acts``,
+    # which lstm_hidden also adds its o-block into: no zero padding, no sum of two arrays.
+    block = (*buf.shape[:-1], buf.shape[-1] // 4)
+    for k, other in ((0, _gate(acts, 2)), (1, c), (2, _gate(acts, 0))):
+        _gate(buf, k)[...] += sum_to(g * other, block)
+
+
+lstm_cell = Primitive(
+    "lstm_cell",
+    _lstm_cell_forward,  # c' = f ⊙ c + i ⊙ g
+    _lstm_cell_grad_acts,
+    lambda g, ans, acts, c: sum_to(g * _gate(acts, 1), c.shape),
+    accumulate=_lstm_cell_accumulate,
+)
+
+
+def _lstm_hidden_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
+    _check_state(acts, c, "lstm_hidden")
+    return _gate(acts, 3) * np.tanh(c)
+
+
+def _lstm_hidden_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
+    d_o = g * tanh(c)
+    head = _zeros((*d_o.shape[:-1], 3 * d_o.shape[-1]), d_o)  # i, f, g do not enter h'
+    return sum_to(_concat(head, d_o, axis=-1), acts.shape)
+
+
+def _lstm_hidden_grad_c(g: Any, ans: Any, acts: Any, c: Any) -> Any:
+    tc = tanh(c)  # recomputed rather than kept: one (B, H) tanh per step
+    return sum_to(g * _gate(acts, 3) * (1 - tc) * (1 + tc), c.shape)
+
+
+def _lstm_hidden_accumulate(
+    buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray
+) -> None:
+    _gate(buf, 3)[...] += sum_to(g * np.tanh(c), (*buf.shape[:-1], buf.shape[-1] // 4))
+
+
+lstm_hidden = Primitive(
+    "lstm_hidden",
+    _lstm_hidden_forward,  # h' = o ⊙ tanh(c')
+    _lstm_hidden_grad_acts,
+    _lstm_hidden_grad_c,
+    accumulate=_lstm_hidden_accumulate,
+)
 
 
 # -------------------------------------------------------------- reductions

@@ -72,7 +72,7 @@ def _rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str) -> Tenso
 
     ``gi`` and ``h`` are ``(B, H)``, ``w_hh_t`` is ``W_hhᵀ (H, H)``; ``act`` is tanh or relu.
     """
-    a = gi + h @ w_hh_t
+    a = ops.addmm(gi, h, w_hh_t)  # gi + h @ w_hh_t as one op
     return a.tanh() if nonlinearity == "tanh" else a.relu()
 
 
@@ -81,15 +81,18 @@ def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> LSTMState:
 
     ``gi = x W_ihᵀ + b_ih + b_hh`` ``(B, 4H)``, ``w_hh_t = W_hhᵀ (H, 4H)``::
 
-        [i, f, g, o] = gi + h W_hhᵀ          (one fused matmul, then split)
-        i, f, o = σ(i), σ(f), σ(o);  g = tanh(g)
-        c' = f ⊙ c + i ⊙ g
-        h' = o ⊙ tanh(c')
+        z = gi + h W_hhᵀ                       addmm: one matmul for the four gates
+        [i, f, g, o] = [σ, σ, tanh, σ](z)       lstm_gates
+        c' = f ⊙ c + i ⊙ g                      lstm_cell
+        h' = o ⊙ tanh(c')                       lstm_hidden
+
+    Each line is one op of :mod:`tinygrad_rnn.ops` with its derivative rule beside it
+    (the gates stay side by side in one ``(B, 4H)`` array), so a step is four nodes of
+    the graph rather than the sixteen that elementary ops would need.
     """
-    i, f, g, o = ops.chunk(gi + h @ w_hh_t, 4, axis=-1)
-    c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    h_new = o.sigmoid() * c_new.tanh()
-    return h_new, c_new
+    acts = ops.lstm_gates(ops.addmm(gi, h, w_hh_t))
+    c_new = ops.lstm_cell(acts, c)
+    return ops.lstm_hidden(acts, c_new), c_new
 
 
 def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, bias_hh: Tensor | None) -> Tensor:
@@ -103,9 +106,7 @@ def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, bias_hh: Tensor | None) -> 
         n = tanh(i_n + r ⊙ h_n)
         h' = (1 − z) ⊙ n + z ⊙ h
     """
-    gh = h @ w_hh_t
-    if bias_hh is not None:
-        gh = gh + bias_hh
+    gh = h @ w_hh_t if bias_hh is None else ops.addmm(bias_hh, h, w_hh_t)
     i_r, i_z, i_n = ops.chunk(gi, 3, axis=-1)
     h_r, h_z, h_n = ops.chunk(gh, 3, axis=-1)
     r = (i_r + h_r).sigmoid()
