@@ -311,6 +311,20 @@ def _softmax_axis(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[st
     return st.integers(-nd, nd - 1).map(lambda a: {"axis": a})
 
 
+def _xent_params(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[str, Any]]:
+    """A class axis and integer targets of the logits' shape without it."""
+    shape = shs[0]
+
+    @st.composite
+    def draw_params(draw: Any) -> dict[str, Any]:
+        axis = draw(st.integers(0, len(shape) - 1))
+        rest = shape[:axis] + shape[axis + 1 :]
+        targets = draw(hnp.arrays(np.intp, rest, elements=st.integers(0, shape[axis] - 1)))
+        return {"targets": targets, "axis": axis}
+
+    return draw_params()
+
+
 @st.composite
 def _special_exponent_case(draw: Any) -> Case:
     """Positive bases with exponents 0, 1, 2, -1, 0.5 exactly (special-cased in pow's rule)."""
@@ -386,6 +400,12 @@ SPECS: list[OpSpec] = [
         lambda x, axis: F.log_softmax(x, axis),
         _case(one(1), [{}], _softmax_axis),
         ("log_softmax",),
+    ),
+    OpSpec(
+        "softmax_cross_entropy",
+        ops.softmax_cross_entropy,
+        _case(one(1), [{"min_value": -30.0, "max_value": 30.0}], _xent_params),
+        ("softmax_cross_entropy",),
     ),
     # shape ops
     OpSpec(
@@ -502,7 +522,7 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
-    *"addmm lstm_gates lstm_cell lstm_hidden".split(),
+    *"addmm lstm_gates lstm_cell lstm_hidden softmax_cross_entropy".split(),
 }
 
 
@@ -709,6 +729,7 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops.lstm_gates, _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}])),
     PrimCase(ops.lstm_cell, _case(_gate_shapes(True))),
     PrimCase(ops.lstm_hidden, _case(_gate_shapes(True))),
+    PrimCase(ops.softmax_cross_entropy, _case(one(1), [{}], _xent_params)),
     PrimCase(ops.exp, _case(one())),
     PrimCase(ops.log, _case(one(), [POSITIVE])),
     PrimCase(ops.log1p, _case(one(), [{"min_value": -0.75}])),

@@ -29,6 +29,7 @@ _SEQUENCE = itertools.count()
 _ENABLED = _grad_mode._ENABLED
 _ANOMALY = anomaly._ENABLED
 _SCALARS = (int, float, bool, np.generic)
+_new_object = object.__new__
 
 
 class Primitive:
@@ -272,8 +273,9 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
             a.data if isinstance(a, Tensor) else _constant(x, float_dtype, prim.name)
             for a, x in zip(args, arrays)
         ]
+    anomaly_on = _ANOMALY[0]
     try:
-        if _ANOMALY[0]:
+        if anomaly_on:
             # Anomaly mode reports NaN/Inf itself, naming the op, instead of numpy's warning.
             with np.errstate(all="ignore"):
                 out = prim.forward(*arrays, **params)
@@ -283,11 +285,18 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         raise _op_error(prim, exc, arrays) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    if _ANOMALY[0]:
+    if anomaly_on:
         anomaly.check_forward(prim.name, arrays, out)
+    # Tensor._make inlined: this runs once per op.
+    result = _new_object(Tensor)
+    result.data = out
+    result.grad = None
+    result.name = None
     if not (needs_grad and _ENABLED[0]):
-        return Tensor._make(out)
-    result = Tensor._make(out, True)
+        result.requires_grad = False
+        result._node = None
+        return result
+    result.requires_grad = True
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
         node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)
@@ -296,7 +305,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result._node = node
     if _SCOPE_HOOK[0] is not None:
         node.scope = _SCOPE_HOOK[0]()
-    if _ANOMALY[0]:
+    if anomaly_on:
         node.trace = anomaly.creation_stack()
     return result
 

@@ -9,6 +9,8 @@ gradients is alive at a time.
 from __future__ import annotations
 
 import contextlib
+import math
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -91,6 +93,34 @@ def _prune(order: list[Tensor], inputs: Sequence[Tensor]) -> tuple[list[Tensor],
     return [t for t in order if id(t) in needed], needed
 
 
+# Scratch memory for the row-stacked factors of shared-weight gradients, kept between
+# backward passes (per thread). Large fresh arrays cost a page fault per 4 KiB page on first
+# touch, which for an RNN of batch 32 took longer than the product itself; the stacked rows
+# never leave ``_Grads.pop`` (only their product does), so reusing them is safe. Arrays over
+# ``_SCRATCH_LIMIT`` bytes are not kept.
+_SCRATCH_LIMIT = 64 * 2**20
+_scratch = threading.local()
+
+
+def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
+    """``np.concatenate(arrays, axis=0)`` written into reused scratch memory (slot 0 or 1)."""
+    first = arrays[0]
+    rows = sum(a.shape[0] for a in arrays)
+    shape = (rows, *first.shape[1:])
+    dtype = np.result_type(*arrays)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > _SCRATCH_LIMIT:
+        return np.concatenate(arrays, axis=0)
+    pool: dict[tuple[int, np.dtype[Any]], np.ndarray] = getattr(_scratch, "pool", None) or {}
+    _scratch.pool = pool
+    buf = pool.get((slot, dtype))
+    if buf is None or buf.size < math.prod(shape):
+        buf = pool[(slot, dtype)] = np.empty(math.prod(shape), dtype=dtype)
+    out = buf[: math.prod(shape)].reshape(shape)
+    np.concatenate(arrays, axis=0, out=out)
+    return out
+
+
 class _Grads:
     """Pending gradients, keyed by tensor id.
 
@@ -144,8 +174,8 @@ class _Grads:
             if len(terms) == 1:
                 product = terms[0][0].T @ terms[0][1]
             else:
-                lhs = np.concatenate([a for a, _ in terms], axis=0)
-                rhs = np.concatenate([b for _, b in terms], axis=0)
+                lhs = _stacked_rows([a for a, _ in terms], 0)
+                rhs = _stacked_rows([b for _, b in terms], 1)
                 product = lhs.T @ rhs
             self.add(key, product)
             self.owned.add(key)
@@ -193,11 +223,21 @@ def _run(
     enabled = _grad_mode._ENABLED
     saved_mode = enabled[0]
     enabled[0] = create_graph
+    needed_or_none = needed if wanted else None
+    # The loop below runs once per node of every backward: the common case (a gradient
+    # computed once, not factored, not owned) is read straight from the dicts.
+    pending, factored, owned_keys = grads.pending, grads.factored, grads.owned
     try:
         with quiet:
             for t in order:
                 key = id(t)
-                g, owned = grads.pop(key)
+                if key in factored:
+                    g, owned = grads.pop(key)
+                else:
+                    g = pending.pop(key, None)
+                    owned = key in owned_keys
+                    if owned:
+                        owned_keys.discard(key)
                 if g is None:
                     continue
                 if wanted and key in wanted:
@@ -209,7 +249,7 @@ def _run(
                     continue
                 if node.inputs is None:
                     raise _freed_error(node)
-                _propagate(node, t, g, grads, create_graph, anomaly_on, needed if wanted else None)
+                _propagate(node, t, g, grads, create_graph, anomaly_on, needed_or_none)
                 if not retain_graph:
                     node.free()
     finally:
@@ -228,25 +268,32 @@ def _propagate(
 ) -> None:
     """Run ``node``'s rules on the upstream gradient ``g`` and hand the results to its inputs."""
     prim = node.prim
-    node_inputs = node.inputs or ()
     if create_graph:
         ans: Any = t
         args: tuple[Any, ...] = tuple(
-            p if p is not None else Tensor._make(a) for p, a in zip(node_inputs, node.arrays or ())
+            p if p is not None else Tensor._make(a)
+            for p, a in zip(node.inputs or (), node.arrays or ())
         )
+        # The fast forms below work on arrays only; ``vjps`` are the definitions.
+        factors_of = accumulate = None
     else:
         ans = t.data
         args = node.arrays or ()
+        factors_of = prim.factors
+        accumulate = prim.accumulate
     params = node.params
-    # Fast-path lookups hoisted out of the loop: this runs once per node of every backward.
-    factors_of = None if create_graph else prim.factors
-    accumulate = None if create_graph else prim.accumulate
     rules = prim.vjps
-    for i, p in enumerate(node_inputs):
+    pending = grads.pending
+    i = -1
+    for p in node.inputs or ():
+        i += 1
         if p is None or (needed is not None and id(p) not in needed):
             continue
-        factor_rule = None if factors_of is None else factors_of.get(i)
-        factors = None if factor_rule is None else factor_rule(g, ans, *args, **params)
+        factors = None
+        if factors_of is not None:
+            factor_rule = factors_of.get(i)
+            if factor_rule is not None:
+                factors = factor_rule(g, ans, *args, **params)
         if factors is not None:
             grads.add_factors(id(p), *factors)
             gi = factors[1]  # for the anomaly check: the product is finite if its factors are
@@ -257,7 +304,11 @@ def _propagate(
             accumulate(gi, g, *args, **params)
         else:
             gi = rules[i](g, ans, *args, **params) if rules else prim.vjp(i, g, ans, args, params)
-            grads.add(id(p), gi)
+            key = id(p)
+            if key in pending:
+                grads.add(key, gi)
+            else:
+                pending[key] = gi
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
 

@@ -160,8 +160,8 @@ def cross_entropy(
             f"cross_entropy: targets must lie in [0, {n_classes}), got values in "
             f"[{t.min()}, {t.max()}]"
         )
-    picked = np.moveaxis(one_hot(t, n_classes, dtype=logits.dtype).data, -1, ax)
-    loss = -(log_softmax(logits, axis=ax) * picked).sum(axis=ax)
+    # A copy of the targets: the op keeps them for backward, and the caller may reuse theirs.
+    loss = ops.softmax_cross_entropy(logits, targets=np.array(t, dtype=np.intp), axis=ax)
     return _reduce(loss, reduction, mask, "cross_entropy")
 
 

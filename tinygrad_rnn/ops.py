@@ -170,8 +170,9 @@ pow = Primitive(
 
 # ------------------------------------------------------------------ matmul
 def _swap_last(x: Any) -> Any:
-    axes = (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
-    return transpose(x, axes)
+    if x.ndim == 2:  # ``.T`` is a view for arrays and the transpose op for Tensors
+        return x.T
+    return _transpose(x, axes=(*range(x.ndim - 2), x.ndim - 1, x.ndim - 2))
 
 
 def _log(x: Any) -> Any:
@@ -256,8 +257,8 @@ addmm = Primitive(
     "addmm",
     _addmm_forward,
     lambda g, ans, c, a, b: sum_to(g, c.shape),
-    lambda g, ans, c, a, b: g @ transpose(b),
-    lambda g, ans, c, a, b: transpose(a) @ g,
+    lambda g, ans, c, a, b: g @ b.T,
+    lambda g, ans, c, a, b: a.T @ g,
     factors={2: _addmm_factors_b},
 )
 
@@ -641,6 +642,59 @@ def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Any:
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
+# ------------------------------------------------------------------ losses
+def _picked(x: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` at the target class of every row (``targets`` has ``x``'s shape without ``axis``)."""
+    return np.take_along_axis(x, np.expand_dims(targets, axis), axis)
+
+
+def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
+    # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
+    # logits neither overflow nor lose the small differences that make up the loss.
+    m = np.max(logits, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # an all -inf row keeps shift 0 (as in logsumexp)
+        m = np.where(np.isfinite(m), m, 0)
+    shifted = logits - m
+    with np.errstate(divide="ignore"):
+        lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return np.squeeze(lse - _picked(shifted, targets, axis), axis)
+
+
+def _one_hot_like(logits: Any, targets: np.ndarray, axis: int) -> np.ndarray:
+    out = np.zeros(logits.shape, dtype=logits.dtype)
+    np.put_along_axis(out, np.expand_dims(targets, axis), 1, axis)
+    return out
+
+
+def _softmax_xent_accumulate(
+    buf: np.ndarray, g: np.ndarray, logits: np.ndarray, targets: np.ndarray, axis: int
+) -> None:
+    # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)).
+    p = logits - np.max(logits, axis=axis, keepdims=True)
+    np.exp(p, out=p)
+    p /= np.sum(p, axis=axis, keepdims=True)
+    g_row = np.expand_dims(g, axis)
+    p *= g_row
+    buf += p
+    idx = np.expand_dims(targets, axis)
+    np.put_along_axis(buf, idx, np.take_along_axis(buf, idx, axis) - g_row, axis)
+
+
+# Softmax cross-entropy per row, ``-log softmax(logits)[target]``, as one op: its gradient
+# ``g (softmax - onehot)`` is what every hand-written BPTT uses for the output layer (∇o).
+softmax_cross_entropy = Primitive(
+    "softmax_cross_entropy",
+    _softmax_xent_forward,
+    lambda g, ans, logits, targets, axis: (
+        _expand_reduced(g, logits.shape, axis, False)
+        * (
+            exp(logits - logsumexp(logits, axis=axis, keepdims=True))
+            - _one_hot_like(logits, targets, axis)
+        )
+    ),
+    accumulate=_softmax_xent_accumulate,
+)
+
 # -------------------------------------------------------------- shape ops
 _reshape = Primitive(
     "reshape",
@@ -696,7 +750,7 @@ def _is_basic_index(index: Any) -> bool:
 
 def _scatter_into(out: np.ndarray, g: np.ndarray, index: Any) -> None:
     """Add ``g`` into ``out[index]`` in place; repeated advanced indices add up."""
-    if _is_basic_index(index):
+    if type(index) is int or _is_basic_index(index):
         out[index] += g
     else:
         np.add.at(out, index, g)
@@ -747,6 +801,8 @@ def getitem(x: Any, index: Any) -> Any:
     The backward scatters the gradient into zeros of ``x``'s shape, adding up
     repeated indices.
     """
+    if type(index) is int:  # x[t], once per time step: nothing to normalise
+        return _getitem(x, index=index)
     return _getitem(x, index=_normalize_index(index))
 
 
@@ -758,12 +814,13 @@ def _concat_grad(
     ax = axis % g.ndim
     if not bounds:
         bounds = (0, *itertools.accumulate(x.shape[ax] for x in xs))
-    return getitem(g, (slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),))
+    # Plain indexing: a view of an array, the getitem op on a Tensor.
+    return g[(slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),)]
 
 
 def _stack_grad(i: int, g: Any, ans: Any, xs: tuple[Any, ...], axis: int) -> Any:
     ax = axis % g.ndim
-    return getitem(g, (slice(None),) * ax + (i,))
+    return g[(slice(None),) * ax + (i, ...)]  # the Ellipsis keeps a 0-d result an array
 
 
 _concat = Primitive(

@@ -54,9 +54,8 @@ def _input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tens
     a ``(T, D, G·H)`` array and then sum it).
     """
     lead = x.shape[:-1]
-    y = ops.reshape(x, (math.prod(lead), x.shape[-1])) @ weight_ih.T
-    if bias is not None:
-        y = y + bias
+    rows = ops.reshape(x, (math.prod(lead), x.shape[-1]))
+    y = rows @ weight_ih.T if bias is None else ops.addmm(bias, rows, weight_ih.T)
     return ops.reshape(y, (*lead, weight_ih.shape[0]))
 
 

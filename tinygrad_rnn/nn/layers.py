@@ -71,9 +71,11 @@ class Linear(Module):
         # Flatten the leading axes so that one 2-D matmul runs; a batched matmul's
         # backward would build a (..., in, out) gradient and only then sum it.
         lead = x.shape[:-1]
-        y = ops.reshape(x, (math.prod(lead), self.in_features)) @ self.weight.T
-        if self.bias is not None:
-            y = y + self.bias
+        rows = ops.reshape(x, (math.prod(lead), self.in_features))
+        if self.bias is None:
+            y = rows @ self.weight.T
+        else:
+            y = ops.addmm(self.bias, rows, self.weight.T)  # b + x Wᵀ as one op
         return ops.reshape(y, (*lead, self.out_features))
 
     def extra_repr(self) -> str:
