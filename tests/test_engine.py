@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import ops
+from tinygrad_rnn import engine, ops
 from tinygrad_rnn.autograd import Primitive
 from tinygrad_rnn.tensor import Tensor
 
@@ -290,3 +290,24 @@ def test_leaf_gradients_never_share_memory_with_each_other_or_the_caller() -> No
     gg = np.arange(6.0)
     (gc_,) = tg.grad(c.reshape(6), [c], grad_outputs=gg)
     assert not np.shares_memory(gc_.data, gg)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 8 * 4 * 8, 2**30])
+def test_shared_weight_gradient_is_the_same_however_its_terms_are_grouped(
+    monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    """A weight used by T matmuls gets T terms ``x_tᵀ g_t``; the engine multiplies them out in
+    groups (every term alone, a few at a time, all at once): the sum must not change."""
+    monkeypatch.setattr(engine, "_FACTOR_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(0)
+    T, B, D, H = 7, 3, 4, 5
+    xs, w0 = rng.standard_normal((T, B, D)), rng.standard_normal((D, H))
+    w = Tensor(w0, requires_grad=True)
+    loss = sum(((Tensor(xs[t]) @ w).tanh() ** 2).sum() for t in range(T))
+    loss.backward()  # type: ignore[union-attr]
+    # Oracle: the chain rule in plain numpy, d/dW Σ_t Σ tanh(x_t W)² = Σ_t x_tᵀ (2 y_t (1 - y_t²)).
+    want = np.zeros((D, H))
+    for t in range(T):
+        y = np.tanh(xs[t] @ w0)
+        want += xs[t].T @ (2 * y * (1 - y * y))
+    np.testing.assert_allclose(w.grad.data, want, rtol=1e-12)  # type: ignore[union-attr]

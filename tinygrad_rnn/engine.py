@@ -93,30 +93,32 @@ def _prune(order: list[Tensor], inputs: Sequence[Tensor]) -> tuple[list[Tensor],
     return [t for t in order if id(t) in needed], needed
 
 
-# Scratch memory for the row-stacked factors of shared-weight gradients, kept between
-# backward passes (per thread). Large fresh arrays cost a page fault per 4 KiB page on first
-# touch, which for an RNN of batch 32 took longer than the product itself; the stacked rows
-# never leave ``_Grads.pop`` (only their product does), so reusing them is safe. Arrays over
-# ``_SCRATCH_LIMIT`` bytes are not kept.
-_SCRATCH_LIMIT = 64 * 2**20
+# A weight shared by T steps gets T gradient terms ``a_tᵀ b_t``. They are kept as factors
+# and multiplied out together, ``[a_1; ...; a_k]ᵀ [b_1; ...; b_k]``: one large matrix
+# product instead of k small ones (for batch 1, k outer products). Once the kept factors
+# hold ``_FACTOR_CHUNK_BYTES`` they are multiplied out and dropped, so a long sequence
+# never holds more than that (plus one step) of them.
+_FACTOR_CHUNK_BYTES = 8 * 2**20
+# The stacked rows live in scratch memory reused between backward passes (per thread):
+# large fresh arrays cost a page fault per 4 KiB page on first touch, which for an RNN of
+# batch 32 took longer than the product itself. The stacked rows never leave
+# ``_Grads._multiply_out`` (only their product does), so reusing them is safe.
 _scratch = threading.local()
 
 
 def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
     """``np.concatenate(arrays, axis=0)`` written into reused scratch memory (slot 0 or 1)."""
-    first = arrays[0]
     rows = sum(a.shape[0] for a in arrays)
-    shape = (rows, *first.shape[1:])
+    shape = (rows, *arrays[0].shape[1:])
     dtype = np.result_type(*arrays)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > _SCRATCH_LIMIT:
-        return np.concatenate(arrays, axis=0)
-    pool: dict[tuple[int, np.dtype[Any]], np.ndarray] = getattr(_scratch, "pool", None) or {}
-    _scratch.pool = pool
+    size = math.prod(shape)
+    pool: dict[tuple[int, np.dtype[Any]], np.ndarray] | None = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
     buf = pool.get((slot, dtype))
-    if buf is None or buf.size < math.prod(shape):
-        buf = pool[(slot, dtype)] = np.empty(math.prod(shape), dtype=dtype)
-    out = buf[: math.prod(shape)].reshape(shape)
+    if buf is None or buf.size < size:
+        buf = pool[(slot, dtype)] = np.empty(size, dtype=dtype)
+    out = buf[:size].reshape(shape)
     np.concatenate(arrays, axis=0, out=out)
     return out
 
@@ -134,13 +136,33 @@ class _Grads:
     def __init__(self, create_graph: bool) -> None:
         self.pending: dict[int, Any] = {}
         self.owned: set[int] = set()
-        # Products ``aᵀ b`` not yet multiplied out: summed with one matmul when needed.
-        self.factored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # Products ``aᵀ b`` not yet multiplied out, and the bytes their factors hold.
+        self.factored: dict[int, tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]] = {}
         self.create_graph = create_graph
 
     def add_factors(self, key: int, a: np.ndarray, b: np.ndarray) -> None:
-        """Add ``aᵀ b`` to the gradient of ``key``, deferred."""
-        self.factored.setdefault(key, []).append((a, b))
+        """Add ``aᵀ b`` to the gradient of ``key``, deferred (see ``_FACTOR_CHUNK_BYTES``)."""
+        entry = self.factored.get(key)
+        if entry is None:
+            entry = self.factored[key] = ([], [0])
+        terms, held = entry
+        terms.append((a, b))
+        held[0] += a.nbytes + b.nbytes
+        if held[0] >= _FACTOR_CHUNK_BYTES:
+            self._multiply_out(key, terms)
+            held[0] = 0
+
+    def _multiply_out(self, key: int, terms: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add ``Σ aᵀ b`` over ``terms`` to the gradient of ``key`` and empty ``terms``."""
+        if len(terms) == 1:
+            product = terms[0][0].T @ terms[0][1]
+        else:
+            lhs = _stacked_rows([a for a, _ in terms], 0)
+            rhs = _stacked_rows([b for _, b in terms], 1)
+            product = lhs.T @ rhs
+        terms.clear()
+        self.add(key, product)
+        self.owned.add(key)  # ``product`` (or the sum it went into) is the engine's own
 
     def add(self, key: int, g: Any) -> None:
         prev = self.pending.get(key)
@@ -168,17 +190,9 @@ class _Grads:
 
     def pop(self, key: int) -> tuple[Any, bool]:
         """The finished gradient of ``key`` and whether the engine owns its array."""
-        terms = self.factored.pop(key, None)
-        if terms is not None:
-            # Σ_t a_tᵀ b_t = [a_1; ...; a_T]ᵀ [b_1; ...; b_T]: one large product.
-            if len(terms) == 1:
-                product = terms[0][0].T @ terms[0][1]
-            else:
-                lhs = _stacked_rows([a for a, _ in terms], 0)
-                rhs = _stacked_rows([b for _, b in terms], 1)
-                product = lhs.T @ rhs
-            self.add(key, product)
-            self.owned.add(key)
+        entry = self.factored.pop(key, None)
+        if entry is not None and entry[0]:
+            self._multiply_out(key, entry[0])
         owned = key in self.owned
         self.owned.discard(key)
         return self.pending.pop(key, None), owned

@@ -9,7 +9,7 @@ drawing turns one on), so the cost when nobody draws is one list read per
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from tinygrad_rnn import autograd
 
@@ -27,12 +27,34 @@ def is_recording_scopes() -> bool:
     return _RECORDERS[0] > 0
 
 
-@contextmanager
-def scope(name: str) -> Iterator[None]:
-    """Label the ops recorded inside with ``name`` (nested scopes form a path)."""
+class _NoScope:
+    """What ``scope`` returns while nobody records: entering and leaving do nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
+def scope(name: str) -> AbstractContextManager[None]:
+    """Label the ops recorded inside with ``name`` (nested scopes form a path).
+
+    Recurrent layers open one per time step, so when no recorder is active this returns
+    a shared do-nothing context manager instead of building a generator-based one.
+    """
     if not _RECORDERS[0]:
-        yield
-        return
+        return _NO_SCOPE
+    return _named_scope(name)
+
+
+@contextmanager
+def _named_scope(name: str) -> Iterator[None]:
     _STACK.append(name)
     try:
         yield
