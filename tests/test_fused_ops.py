@@ -114,3 +114,65 @@ def test_bad_shapes_name_the_op_and_the_shapes(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         call()
     assert "(" in str(info.value)  # the shapes are in the message
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "lstm"])
+@pytest.mark.parametrize("t", [None, 0, 2, -1])
+def test_recurrent_affine_equals_its_elementary_ops(activation: str, t: int | None) -> None:
+    """``act(gi[t] + h @ w)`` against getitem + addmm + the activation, values and gradients."""
+    rng = np.random.default_rng(1)
+    B, K, H = 2, 3, 4
+    width = 4 * H if activation == "lstm" else H
+    gi0 = rng.standard_normal((B, width) if t is None else (3, B, width)) * 3
+    h0, w0 = rng.standard_normal((B, K)), rng.standard_normal((K, width))
+    g_out = rng.standard_normal((B, width))
+
+    def elementary(gi: Tensor, h: Tensor, w: Tensor) -> Tensor:
+        z = ops.addmm(gi if t is None else gi[t], h, w)
+        if activation == "tanh":
+            return z.tanh()
+        if activation == "relu":
+            return z.relu()
+        return ops.lstm_gates(z)
+
+    def fused(gi: Tensor, h: Tensor, w: Tensor) -> Tensor:
+        return ops.recurrent_affine(gi, h, w, t=t, activation=activation)
+
+    results = []
+    for fn in (elementary, fused):
+        leaves = [Tensor(a, requires_grad=True) for a in (gi0, h0, w0)]
+        out = fn(*leaves)
+        (out * g_out).sum().backward()
+        results.append([out.data, *(leaf.grad.data for leaf in leaves)])  # type: ignore[union-attr]
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+def test_recurrent_affine_keeps_float32_and_its_inputs() -> None:
+    rng = np.random.default_rng(2)
+    gi = rng.standard_normal((3, 2, 8)).astype(np.float32)
+    h, w = rng.standard_normal((2, 5)).astype(np.float32), rng.standard_normal((5, 8))
+    before = gi.copy()
+    out = ops.recurrent_affine(
+        Tensor(gi, requires_grad=True),
+        Tensor(h),
+        Tensor(w.astype(np.float32)),
+        t=1,
+        activation="lstm",
+    )
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(gi, before)  # the pre-activation is overwritten, not gi
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"t": 0, "activation": "sigmoid"}, ValueError, "recurrent_affine: activation"),
+        ({"t": 5, "activation": "tanh"}, IndexError, r"recurrent_affine: step 5 .* \(3, 2, 4\)"),
+        ({"t": None, "activation": "tanh"}, ValueError, r"recurrent_affine: c of shape"),
+    ],
+)
+def test_recurrent_affine_errors_name_the_op(kwargs: Any, error: Any, message: str) -> None:
+    gi, h, w = Tensor(np.ones((3, 2, 4))), Tensor(np.ones((2, 4))), Tensor(np.ones((4, 4)))
+    with pytest.raises(error, match=message):
+        ops.recurrent_affine(gi, h, w, **kwargs)

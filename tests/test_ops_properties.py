@@ -186,6 +186,21 @@ def _addmm_shapes(draw: Any) -> tuple[tuple[int, ...], ...]:
 
 
 @st.composite
+def _step_case(draw: Any) -> Case:
+    """``recurrent_affine(gi, h, w, t, activation)``: all steps' gi (t an int) or one step's."""
+    B, K, G, H = (draw(st.integers(1, 3)) for _ in range(4))
+    activation = draw(st.sampled_from(["tanh", "relu", "lstm"]))
+    width = 4 * H if activation == "lstm" else G * H
+    T = draw(st.integers(1, 3))
+    t = draw(st.none() | st.integers(-T, T - 1))
+    gi_shape = (B, width) if t is None else (T, B, width)
+    # relu has a kink at 0 (its pre-activation): values kept away from it by the domain
+    domain = {"min_value": 0.2, "max_value": 2.0} if activation == "relu" else {}
+    arrays = tuple(draw(float_arrays(shape, **domain)) for shape in (gi_shape, (B, K), (K, width)))
+    return Case(arrays, {"t": t, "activation": activation})
+
+
+@st.composite
 def _gate_shapes(draw: Any, with_state: bool) -> tuple[tuple[int, ...], ...]:
     """LSTM gates ``(..., 4H)`` and (``with_state``) a cell state broadcasting to ``(..., H)``."""
     lead = draw(shapes(min_dims=0, max_dims=2, max_side=3))
@@ -386,6 +401,7 @@ SPECS: list[OpSpec] = [
         ("lstm_gates",),
     ),
     OpSpec("lstm_cell", ops.lstm_cell, _case(_gate_shapes(True)), ("lstm_cell",)),
+    OpSpec("recurrent_affine", ops.recurrent_affine, _step_case(), ("recurrent_affine",)),
     OpSpec("lstm_hidden", ops.lstm_hidden, _case(_gate_shapes(True)), ("lstm_hidden",)),
     # reductions
     *_reduction_specs(),
@@ -522,7 +538,7 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
-    *"addmm lstm_gates lstm_cell lstm_hidden softmax_cross_entropy".split(),
+    *"addmm lstm_gates lstm_cell lstm_hidden softmax_cross_entropy recurrent_affine".split(),
 }
 
 
@@ -728,6 +744,7 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops.addmm, _case(_addmm_shapes())),
     PrimCase(ops.lstm_gates, _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}])),
     PrimCase(ops.lstm_cell, _case(_gate_shapes(True))),
+    PrimCase(ops.recurrent_affine, _step_case()),
     PrimCase(ops.lstm_hidden, _case(_gate_shapes(True))),
     PrimCase(ops.softmax_cross_entropy, _case(one(1), [{}], _xent_params)),
     PrimCase(ops.exp, _case(one())),
@@ -799,7 +816,7 @@ ACCUMULATING = [c for c in PRIM_CASES if getattr(c.prim, "accumulate", None) is 
 def test_in_place_rule_adds_what_the_rule_returns(
     pc: PrimCase, data: st.DataObject, seed: int
 ) -> None:
-    """``Primitive.accumulate`` (the engine's sparse fast path) adds exactly ``vjp(0, ...)``."""
+    """``Primitive.accumulate`` (the engine's in-place fast path) adds exactly ``vjp(0, ...)``."""
     case = data.draw(pc.cases, label="case")
     prim, params, arrays = pc.prim, case.params, case.arrays
     rng = np.random.default_rng(seed)
@@ -807,7 +824,9 @@ def test_in_place_rule_adds_what_the_rule_returns(
     g = np.asarray(rng.standard_normal(np.shape(ans)))
     before = rng.standard_normal(arrays[0].shape)
     buf = before.copy()
-    prim.accumulate(buf, g, *arrays, **params)
+    # The engine hands accumulate the gradient after ``pre`` (the activation's derivative).
+    g_in = g if prim.pre is None else prim.pre(g, ans, *arrays, **params)
+    prim.accumulate(buf, g_in, *arrays, **params)
     expected = before + prim.vjp(0, g, ans, arrays, params)
     np.testing.assert_allclose(buf, expected, rtol=1e-12, atol=1e-14)  # summation order
 

@@ -54,9 +54,14 @@ class Primitive:
             when it does not apply). The engine then adds up every use of a tensor with
             one matrix product instead of one per use (a weight shared by T time steps).
             Array path only; ``vjps`` stays the definition.
+        pre: optional ``pre(g, ans, *args, **params)`` for an op whose forward ends with
+            an elementwise function of its own output (an activation, ``ans = f(z)``):
+            it turns the upstream gradient into the gradient of ``z`` (``g · f'``, from
+            ``ans``), once per node; ``vjps``, ``factors`` and ``accumulate`` then receive
+            that instead of ``g``. :meth:`vjp` applies it itself. Runs on both paths.
     """
 
-    __slots__ = ("accumulate", "factors", "forward", "name", "vjp_n", "vjps")
+    __slots__ = ("accumulate", "factors", "forward", "name", "pre", "vjp_n", "vjps")
 
     def __init__(
         self,
@@ -66,8 +71,12 @@ class Primitive:
         vjp_n: Rule | None = None,
         accumulate: Callable[..., None] | None = None,
         factors: dict[int, Callable[..., Any]] | None = None,
+        pre: Rule | None = None,
     ) -> None:
+        if pre is not None and vjp_n is not None:
+            raise ValueError(f"{name}: a variadic op (vjp_n) cannot have a pre rule")
         self.name = name
+        self.pre = pre
         self.accumulate = accumulate
         self.factors = factors
         self.forward = forward
@@ -76,6 +85,8 @@ class Primitive:
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
+        if self.pre is not None:
+            g = self.pre(g, ans, *args, **params)
         if self.vjp_n is not None:  # the inputs as one tuple: O(1) per input, not O(n)
             return self.vjp_n(i, g, ans, args, **params)
         return self.vjps[i](g, ans, *args, **params)

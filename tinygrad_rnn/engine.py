@@ -296,6 +296,8 @@ def _propagate(
         factors_of = prim.factors
         accumulate = prim.accumulate
     params = node.params
+    if prim.pre is not None:  # the activation's derivative, once for all the inputs
+        g = prim.pre(g, ans, *args, **params)
     rules = prim.vjps
     pending = grads.pending
     i = -1

@@ -225,12 +225,13 @@ matmul = Primitive(
 )
 
 
-def _addmm_forward(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _addmm_forward(c: np.ndarray, a: np.ndarray, b: np.ndarray, name: str = "addmm") -> np.ndarray:
+    """``c + a @ b`` in a fresh array (which callers may overwrite)."""
     if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"addmm: a and b must be 2-D, got {a.shape} @ {b.shape}")
+        raise ValueError(f"{name}: a and b must be 2-D, got {a.shape} @ {b.shape}")
     if a.shape[1] != b.shape[0]:
         raise ValueError(
-            f"addmm: inner dimensions differ: {a.shape} @ {b.shape} ({a.shape[1]} != {b.shape[0]})"
+            f"{name}: inner dimensions differ: {a.shape} @ {b.shape} ({a.shape[1]} != {b.shape[0]})"
         )
     out = a @ b
     if c.shape == out.shape and c.dtype == out.dtype:
@@ -242,7 +243,7 @@ def _addmm_forward(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         fits = False
     if not fits:
         raise ValueError(
-            f"addmm: c of shape {c.shape} does not broadcast to a @ b's shape {out.shape}"
+            f"{name}: c of shape {c.shape} does not broadcast to a @ b's shape {out.shape}"
         )
     return np.add(c, out)
 
@@ -255,7 +256,7 @@ def _addmm_factors_b(g: Any, ans: Any, c: Any, a: Any, b: Any) -> tuple[Any, Any
 # node instead of two. ``c`` broadcasts against ``(n, m)`` like in ``add``.
 addmm = Primitive(
     "addmm",
-    _addmm_forward,
+    lambda c, a, b: _addmm_forward(c, a, b),
     lambda g, ans, c, a, b: sum_to(g, c.shape),
     lambda g, ans, c, a, b: g @ b.T,
     lambda g, ans, c, a, b: a.T @ g,
@@ -426,28 +427,41 @@ def _float_dtype(x: np.ndarray) -> np.dtype[Any]:
     return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
-def _lstm_gates_forward(z: np.ndarray) -> np.ndarray:
-    width = _gate_width(z, "lstm_gates")
+def _lstm_gates_forward(
+    z: np.ndarray, name: str = "lstm_gates", inplace: bool = False
+) -> np.ndarray:
+    width = _gate_width(z, name)
     scale, offset, _ = _gate_constants(width, _float_dtype(z))
-    out = z * scale
-    np.tanh(out, out=out)
-    out *= scale
-    out += offset
     # As in ``sigmoid``: below -2, ½ + ½ tanh cancels digits; e^x / (1 + e^x) does not.
+    low = tail = None
     if z.size and not z.min() >= -2.0:  # (``not >=`` so that NaN skips the repair too)
         low = z < -2.0
         H = width // 4
         low[..., 2 * H : 3 * H] = False
-        if low.any():
-            e = np.exp(z[low])
-            out[low] = e / (1 + e)
+        e = np.exp(z[low])
+        tail = e / (1 + e)
+    if inplace and z.dtype == scale.dtype:
+        out = z
+        out *= scale
+    else:
+        out = z * scale
+    np.tanh(out, out=out)
+    out *= scale
+    out += offset
+    if low is not None:
+        out[low] = tail
     return out
+
+
+def _lstm_gates_grad(g: Any, ans: Any) -> Any:
+    """The gradient of the pre-activations from that of the gates ``ans = lstm_gates(z)``."""
+    return g * (1 - ans) * (ans + _gate_constants(ans.shape[-1], ans.dtype)[2])
 
 
 lstm_gates = Primitive(
     "lstm_gates",
-    _lstm_gates_forward,
-    lambda g, ans, z: g * (1 - ans) * (ans + _gate_constants(ans.shape[-1], ans.dtype)[2]),
+    lambda z: _lstm_gates_forward(z),
+    lambda g, ans, z: _lstm_gates_grad(g, ans),
 )
 
 
@@ -528,6 +542,72 @@ lstm_hidden = Primitive(
     _lstm_hidden_grad_acts,
     _lstm_hidden_grad_c,
     accumulate=_lstm_hidden_accumulate,
+)
+
+
+# --------------------------------------------------------- recurrent step
+# One time step of a recurrent layer reads its row of the input projection computed for
+# all steps at once, ``gi (T, B, G·H)``, adds ``h W_hhᵀ`` and applies the cell's
+# activation: ``act(gi[t] + h @ w)``. As one op it is one node per step instead of three
+# (getitem, addmm, activation), and the pre-activation is overwritten by the activation,
+# so it is never kept for backward. The activation's derivative is the ``pre`` rule; the
+# rules of gi, h and w are those of ``addmm``, with ``gi``'s scattered back to row t.
+_STEP_ACTIVATIONS = ("tanh", "relu", "lstm")
+
+
+def _recurrent_affine_forward(
+    gi: np.ndarray, h: np.ndarray, w: np.ndarray, t: int | None, activation: str
+) -> np.ndarray:
+    if activation not in _STEP_ACTIVATIONS:
+        raise ValueError(
+            f"recurrent_affine: activation must be one of {_STEP_ACTIVATIONS}, got {activation!r}"
+        )
+    if t is not None and not (gi.ndim and -gi.shape[0] <= t < gi.shape[0]):
+        raise IndexError(f"recurrent_affine: step {t} is out of range for gi of shape {gi.shape}")
+    z = _addmm_forward(gi if t is None else gi[t], h, w, "recurrent_affine")
+    if activation == "tanh":
+        return np.tanh(z, out=z)
+    if activation == "relu":
+        return np.maximum(z, 0, out=z)
+    return _lstm_gates_forward(z, "recurrent_affine", inplace=True)
+
+
+def _recurrent_affine_pre(
+    g: Any, ans: Any, gi: Any, h: Any, w: Any, t: int | None, activation: str
+) -> Any:
+    if activation == "tanh":
+        return g * (1 - ans) * (1 + ans)
+    if activation == "relu":
+        return g * _like(_value(ans) > 0, g)
+    return _lstm_gates_grad(g, ans)
+
+
+def _recurrent_affine_grad_gi(
+    g: Any, ans: Any, gi: Any, h: Any, w: Any, t: int | None, activation: str
+) -> Any:
+    if t is None:
+        return sum_to(g, gi.shape)
+    return _scatter(sum_to(g, gi.shape[1:]), shape=gi.shape, index=t)
+
+
+def _recurrent_affine_accumulate(
+    buf: np.ndarray, g: np.ndarray, gi: Any, h: Any, w: Any, t: int | None, activation: str
+) -> None:
+    if t is None:
+        buf += sum_to(g, buf.shape)
+    else:
+        buf[t] += sum_to(g, buf.shape[1:])
+
+
+recurrent_affine = Primitive(
+    "recurrent_affine",
+    _recurrent_affine_forward,
+    _recurrent_affine_grad_gi,
+    lambda g, ans, gi, h, w, t, activation: g @ w.T,
+    lambda g, ans, gi, h, w, t, activation: h.T @ g,
+    factors={2: lambda g, ans, gi, h, w, t, activation: (h, g)},
+    accumulate=_recurrent_affine_accumulate,
+    pre=_recurrent_affine_pre,
 )
 
 
@@ -643,26 +723,30 @@ def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Any:
 
 
 # ------------------------------------------------------------------ losses
-def _picked(x: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
-    """``x`` at the target class of every row (``targets`` has ``x``'s shape without ``axis``)."""
-    return np.take_along_axis(x, np.expand_dims(targets, axis), axis)
+def _target_flat_index(shape: tuple[int, ...], targets: np.ndarray, axis: int) -> np.ndarray:
+    """Positions of the target entries in a C-ordered array of ``shape`` (classes on ``axis``)."""
+    if axis == len(shape) - 1:  # the usual layout: one multiply-add, no index grids
+        return np.arange(targets.size) * shape[-1] + targets.reshape(-1)
+    positions = np.arange(math.prod(shape)).reshape(shape)
+    return np.take_along_axis(positions, np.expand_dims(targets, axis), axis).reshape(-1)
 
 
 def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
     # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
     # logits neither overflow nor lose the small differences that make up the loss.
-    m = np.max(logits, axis=axis, keepdims=True)
+    m = logits.max(axis=axis, keepdims=True)
     if not np.isfinite(m).all():  # an all -inf row keeps shift 0 (as in logsumexp)
         m = np.where(np.isfinite(m), m, 0)
-    shifted = logits - m
+    shifted = logits - m  # a fresh C-ordered array
     with np.errstate(divide="ignore"):
-        lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    return np.squeeze(lse - _picked(shifted, targets, axis), axis)
+        lse = np.log(np.exp(shifted).sum(axis=axis))
+    picked = shifted.reshape(-1)[_target_flat_index(shifted.shape, targets, axis)]
+    return lse - picked.reshape(lse.shape)
 
 
 def _one_hot_like(logits: Any, targets: np.ndarray, axis: int) -> np.ndarray:
     out = np.zeros(logits.shape, dtype=logits.dtype)
-    np.put_along_axis(out, np.expand_dims(targets, axis), 1, axis)
+    out.reshape(-1)[_target_flat_index(out.shape, targets, axis)] = 1
     return out
 
 
@@ -670,14 +754,12 @@ def _softmax_xent_accumulate(
     buf: np.ndarray, g: np.ndarray, logits: np.ndarray, targets: np.ndarray, axis: int
 ) -> None:
     # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)).
-    p = logits - np.max(logits, axis=axis, keepdims=True)
+    p = logits - logits.max(axis=axis, keepdims=True)
     np.exp(p, out=p)
-    p /= np.sum(p, axis=axis, keepdims=True)
-    g_row = np.expand_dims(g, axis)
-    p *= g_row
+    p /= p.sum(axis=axis, keepdims=True)
+    p *= np.expand_dims(g, axis)
+    p.reshape(-1)[_target_flat_index(p.shape, targets, axis)] -= np.reshape(g, -1)
     buf += p
-    idx = np.expand_dims(targets, axis)
-    np.put_along_axis(buf, idx, np.take_along_axis(buf, idx, axis) - g_row, axis)
 
 
 # Softmax cross-entropy per row, ``-log softmax(logits)[target]``, as one op: its gradient

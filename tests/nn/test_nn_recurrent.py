@@ -244,7 +244,9 @@ def test_projection_is_hoisted_out_of_the_time_loop(kind: Any) -> None:
     out, final = layer(np.ones((T, 2, 2)))
     ops = graph_ops(out, *(final if kind is nn.LSTM else (final,)))
     # b + x W_ihᵀ once per direction for all steps, then gi_t + h W_hhᵀ once per step
-    assert ops.count("addmm") == 2 * (1 + T) and "matmul" not in ops
+    # (inside recurrent_affine for RNN and LSTM, an addmm for GRU)
+    per_step = ops.count("addmm") - 2 + ops.count("recurrent_affine")
+    assert ops.count("addmm") >= 2 and per_step == 2 * T and "matmul" not in ops
     assert ops.count("transpose") == 2 * 2  # W_ihᵀ and W_hhᵀ, once per direction
 
 

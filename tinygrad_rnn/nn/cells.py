@@ -66,30 +66,34 @@ def _summed_bias(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | Non
     return bias_ih + bias_hh
 
 
-def _rnn_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str) -> Tensor:
+def _rnn_step(
+    gi: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str, t: int | None = None
+) -> Tensor:
     """Elman step ``h' = act(gi + h W_hhᵀ)`` with ``gi = x W_ihᵀ + b_ih + b_hh``.
 
-    ``gi`` and ``h`` are ``(B, H)``, ``w_hh_t`` is ``W_hhᵀ (H, H)``; ``act`` is tanh or relu.
+    ``gi`` is ``(B, H)``, or with ``t`` the projection of all steps ``(T, B, H)`` of which
+    row ``t`` is read; ``h`` is ``(B, H)``, ``w_hh_t`` is ``W_hhᵀ (H, H)``; ``act`` is tanh
+    or relu. One op, :func:`~tinygrad_rnn.ops.recurrent_affine`, whose rules are those of
+    ``addmm`` after the activation's derivative.
     """
-    a = ops.addmm(gi, h, w_hh_t)  # gi + h @ w_hh_t as one op
-    return a.tanh() if nonlinearity == "tanh" else a.relu()
+    return ops.recurrent_affine(gi, h, w_hh_t, t=t, activation=nonlinearity)
 
 
-def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> LSTMState:
+def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, t: int | None = None) -> LSTMState:
     """LSTM step, PyTorch's gate order i, f, g, o.
 
-    ``gi = x W_ihᵀ + b_ih + b_hh`` ``(B, 4H)``, ``w_hh_t = W_hhᵀ (H, 4H)``::
+    ``gi = x W_ihᵀ + b_ih + b_hh`` ``(B, 4H)`` (or all steps ``(T, B, 4H)`` and the step
+    ``t``), ``w_hh_t = W_hhᵀ (H, 4H)``::
 
-        z = gi + h W_hhᵀ                       addmm: one matmul for the four gates
-        [i, f, g, o] = [σ, σ, tanh, σ](z)       lstm_gates
-        c' = f ⊙ c + i ⊙ g                      lstm_cell
-        h' = o ⊙ tanh(c')                       lstm_hidden
+        [i, f, g, o] = [σ, σ, tanh, σ](gi + h W_hhᵀ)    recurrent_affine (one matmul)
+        c' = f ⊙ c + i ⊙ g                              lstm_cell
+        h' = o ⊙ tanh(c')                               lstm_hidden
 
     Each line is one op of :mod:`tinygrad_rnn.ops` with its derivative rule beside it
-    (the gates stay side by side in one ``(B, 4H)`` array), so a step is four nodes of
+    (the gates stay side by side in one ``(B, 4H)`` array), so a step is three nodes of
     the graph rather than the sixteen that elementary ops would need.
     """
-    acts = ops.lstm_gates(ops.addmm(gi, h, w_hh_t))
+    acts = ops.recurrent_affine(gi, h, w_hh_t, t=t, activation="lstm")
     c_new = ops.lstm_cell(acts, c)
     return ops.lstm_hidden(acts, c_new), c_new
 

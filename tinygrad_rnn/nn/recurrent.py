@@ -126,7 +126,10 @@ class _RNNBase(Module):
     def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
         return _summed_bias(bias_ih, bias_hh)
 
-    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+    def _step(
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+    ) -> State:
+        """One step: read row ``t`` of the input projection ``gi_all (T, B, G·H)``."""
         raise NotImplementedError
 
     @staticmethod
@@ -197,7 +200,7 @@ class _RNNBase(Module):
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
         for t in reversed(range(T)) if reverse else range(T):
             with scope(f"t={t}"):
-                state = self._step(gi_all[t], state, w_hh_t, b_hh)
+                state = self._step(gi_all, t, state, w_hh_t, b_hh)
             hs[t] = self._hidden(state)
         return hs, state
 
@@ -317,8 +320,10 @@ class RNN(_RNNBase):
         )
         self.nonlinearity = nonlinearity
 
-    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
-        return _rnn_step(gi, state, w_hh_t, self.nonlinearity)
+    def _step(
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+    ) -> State:
+        return _rnn_step(gi_all, state, w_hh_t, self.nonlinearity, t=t)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
         """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
@@ -374,9 +379,11 @@ class LSTM(_RNNBase):
             input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
         )
 
-    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
+    def _step(
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+    ) -> State:
         h, c = state
-        return _lstm_step(gi, h, c, w_hh_t)
+        return _lstm_step(gi_all, h, c, w_hh_t, t=t)
 
     @staticmethod
     def _hidden(state: State) -> Tensor:
@@ -460,8 +467,10 @@ class GRU(_RNNBase):
     def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
         return bias_ih
 
-    def _step(self, gi: Tensor, state: State, w_hh_t: Tensor, bias_hh: Tensor | None) -> State:
-        return _gru_step(gi, state, w_hh_t, bias_hh)
+    def _step(
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+    ) -> State:
+        return _gru_step(gi_all[t], state, w_hh_t, bias_hh)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
         """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
