@@ -1174,7 +1174,9 @@ class _Builder:
                 lines.append(n.name or "")
             kinds = self.group_ops.get(n.id, {})
             count = f"{n.n_ops:,} op" + ("s" if n.n_ops != 1 else "")
-            lines.append(f"{count}: {', '.join(kinds)}" if len(kinds) <= 3 else count)
+            names = ", ".join(kinds)
+            # A short list of op kinds helps; a long one only widens every step's box.
+            lines.append(f"{count}: {names}" if len(kinds) <= 3 and len(names) <= 24 else count)
             if grad_flow and n.grad_norm is not None:
                 lines.append(f"‖g‖ {_fmt(n.grad_norm)}")
             return "\\n".join(_safe(s) for s in lines)

@@ -100,7 +100,7 @@ def main() -> None:
     save(viz.draw_graph(loss, params=model, show_tensors=False), out, "lstm_T3_ops")
     save(viz.draw_graph(loss, params=model, collapse=True), out, "lstm_T3_collapsed")
 
-    # 3. A 200-step LSTM: 3,200 step ops, drawn as 200 cells in rows of 20, and elided.
+    # 3. A 200-step LSTM: 600 step ops (3 per step), drawn as 200 cells in rows of 20, and elided.
     model, loss = memory_task("lstm", T=200, hidden=8)
     save(viz.draw_graph(loss, params=model, collapse=True, wrap=20), out, "lstm_T200_collapsed")
     save(viz.draw_graph(loss, params=model, collapse=True, max_steps=8), out, "lstm_T200_elided")
