@@ -299,6 +299,7 @@ def _propagate(
     if prim.pre is not None:  # the activation's derivative, once for all the inputs
         g = prim.pre(g, ans, *args, **params)
     rules = prim.vjps
+    vjp_n = prim.vjp_n  # a variadic op's rule (never combined with ``pre``)
     pending = grads.pending
     i = -1
     for p in node.inputs or ():
@@ -319,7 +320,11 @@ def _propagate(
             gi = grads.buffer(id(p), p)
             accumulate(gi, g, *args, **params)
         else:
-            gi = rules[i](g, ans, *args, **params) if rules else prim.vjp(i, g, ans, args, params)
+            if rules:
+                gi = rules[i](g, ans, *args, **params)
+            else:
+                assert vjp_n is not None  # a Primitive has one or the other
+                gi = vjp_n(i, g, ans, args, **params)
             key = id(p)
             if key in pending:
                 grads.add(key, gi)

@@ -500,9 +500,10 @@ def _lstm_cell_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
 def _lstm_cell_accumulate(buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray) -> None:
     # ``_lstm_cell_grad_acts`` added block by block into the engine's buffer for ``acts``,
     # which lstm_hidden also adds its o-block into: no zero padding, no sum of two arrays.
-    block = (*buf.shape[:-1], buf.shape[-1] // 4)
     for k, other in ((0, _gate(acts, 2)), (1, c), (2, _gate(acts, 0))):
-        _gate(buf, k)[...] += sum_to(g * other, block)
+        block = _gate(buf, k)
+        part = g * other
+        block += part if part.shape == block.shape else sum_to(part, block.shape)
 
 
 lstm_cell = Primitive(
@@ -533,7 +534,9 @@ def _lstm_hidden_grad_c(g: Any, ans: Any, acts: Any, c: Any) -> Any:
 def _lstm_hidden_accumulate(
     buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray
 ) -> None:
-    _gate(buf, 3)[...] += sum_to(g * np.tanh(c), (*buf.shape[:-1], buf.shape[-1] // 4))
+    block = _gate(buf, 3)
+    part = g * np.tanh(c)
+    block += part if part.shape == block.shape else sum_to(part, block.shape)
 
 
 lstm_hidden = Primitive(
@@ -593,10 +596,8 @@ def _recurrent_affine_grad_gi(
 def _recurrent_affine_accumulate(
     buf: np.ndarray, g: np.ndarray, gi: Any, h: Any, w: Any, t: int | None, activation: str
 ) -> None:
-    if t is None:
-        buf += sum_to(g, buf.shape)
-    else:
-        buf[t] += sum_to(g, buf.shape[1:])
+    row = buf if t is None else buf[t, ...]  # a view, also when it is a single number
+    row += g if g.shape == row.shape else sum_to(g, row.shape)
 
 
 recurrent_affine = Primitive(
@@ -902,7 +903,8 @@ def _concat_grad(
 
 def _stack_grad(i: int, g: Any, ans: Any, xs: tuple[Any, ...], axis: int) -> Any:
     ax = axis % g.ndim
-    return g[(slice(None),) * ax + (i, ...)]  # the Ellipsis keeps a 0-d result an array
+    # The Ellipsis keeps a 0-d result an array (numpy would return a scalar for g[i]).
+    return g[i, ...] if ax == 0 else g[(slice(None),) * ax + (i, ...)]
 
 
 _concat = Primitive(
