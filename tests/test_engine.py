@@ -311,3 +311,24 @@ def test_shared_weight_gradient_is_the_same_however_its_terms_are_grouped(
         y = np.tanh(xs[t] @ w0)
         want += xs[t].T @ (2 * y * (1 - y * y))
     np.testing.assert_allclose(w.grad.data, want, rtol=1e-12)  # type: ignore[union-attr]
+
+
+def test_reused_gradient_buffers_are_never_handed_out_while_referenced() -> None:
+    """Large zeroed gradient buffers are reused between backward passes, but a buffer that
+    became someone's ``.grad`` (or is held in any other way) must never be overwritten."""
+    T, B, H = 8, 64, 128  # 256 KiB of float32: large enough to be pooled
+    grads = []
+    for seed in range(3):
+        rows = Tensor(np.random.default_rng(seed).standard_normal((T, B, H)), requires_grad=True)
+        loss = sum((rows[t] * float(t + 1 + 10 * seed)).sum() for t in range(T))
+        loss.backward()  # type: ignore[union-attr]
+        grads.append(rows.grad.data)  # type: ignore[union-attr]
+    for seed, g in enumerate(grads):  # each still holds its own gradient: row t is t + 1 + 10 seed
+        want = np.arange(1.0, T + 1)[:, None, None] + 10 * seed
+        np.testing.assert_array_equal(g, np.broadcast_to(want, g.shape))
+    # And a buffer nobody holds any more is reused (no fresh memory to fault in).
+    first = engine._zeros((T, B, H), np.dtype(np.float32))
+    address = first.__array_interface__["data"][0]
+    del first
+    again = engine._zeros((T, B, H), np.dtype(np.float32))
+    assert again.__array_interface__["data"][0] == address and not again.any()

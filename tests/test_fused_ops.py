@@ -176,3 +176,42 @@ def test_recurrent_affine_errors_name_the_op(kwargs: Any, error: Any, message: s
     gi, h, w = Tensor(np.ones((3, 2, 4))), Tensor(np.ones((2, 4))), Tensor(np.ones((4, 4)))
     with pytest.raises(error, match=message):
         ops.recurrent_affine(gi, h, w, **kwargs)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("lead", [(), (3,), (2, 3)])
+def test_linear_equals_x_at_w_transposed_plus_b(lead: tuple[int, ...], with_bias: bool) -> None:
+    """``linear`` against ``x @ w.T + b`` from elementary ops, values and gradients."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal((*lead, 4)), rng.standard_normal((5, 4))]
+    if with_bias:
+        arrays.append(rng.standard_normal(5))
+    g_out = rng.standard_normal((*lead, 5))
+    results = []
+    for fused in (False, True):
+        leaves = [Tensor(a, requires_grad=True) for a in arrays]
+        if fused:
+            out = ops.linear(*leaves)
+        else:
+            out = leaves[0] @ leaves[1].T
+            out = out + leaves[2] if with_bias else out
+        (out * g_out).sum().backward()
+        results.append([out.data, *(leaf.grad.data for leaf in leaves)])  # type: ignore[union-attr]
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        (
+            ((2, 3), (4, 5)),
+            r"linear: the input's last axis must be in_features=5, got input \(2, 3\)",
+        ),
+        (((2, 3), (3,)), r"linear: weight must be 2-D"),
+        (((2, 3), (4, 3), (3,)), r"linear: bias must have shape \(4,\), got \(3,\)"),
+    ],
+)
+def test_linear_shape_errors_name_the_op(shapes: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ops.linear(*(Tensor(np.ones(s)) for s in shapes))

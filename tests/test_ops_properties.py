@@ -186,6 +186,16 @@ def _addmm_shapes(draw: Any) -> tuple[tuple[int, ...], ...]:
 
 
 @st.composite
+def _linear_case(draw: Any) -> Case:
+    """``linear(x, w[, b])``: x with 1-3 axes, PyTorch's ``(out, in)`` weight, bias or none."""
+    lead = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    n_in, n_out = draw(st.integers(1, SIDE)), draw(st.integers(1, SIDE))
+    with_bias = draw(st.booleans())
+    shs = [(*lead, n_in), (n_out, n_in)] + ([(n_out,)] if with_bias else [])
+    return Case(tuple(draw(float_arrays(sh)) for sh in shs))
+
+
+@st.composite
 def _step_case(draw: Any) -> Case:
     """``recurrent_affine(gi, h, w, t, activation)``: all steps' gi (t an int) or one step's."""
     B, K, G, H = (draw(st.integers(1, 3)) for _ in range(4))
@@ -393,6 +403,7 @@ SPECS: list[OpSpec] = [
     ),
     OpSpec("matmul[fn]", tg.matmul, _case(_matmul_shapes("batched")), ("matmul",)),
     OpSpec("addmm", ops.addmm, _case(_addmm_shapes()), ("addmm",)),
+    OpSpec("linear", ops.linear, _linear_case(), ("linear",)),
     # fused LSTM ops; gates drawn past -2, where the sigmoid switches to its tail form
     OpSpec(
         "lstm_gates",
@@ -538,7 +549,8 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
-    *"addmm lstm_gates lstm_cell lstm_hidden softmax_cross_entropy recurrent_affine".split(),
+    *"addmm linear lstm_gates lstm_cell lstm_hidden softmax_cross_entropy".split(),
+    "recurrent_affine",
 }
 
 
@@ -742,6 +754,7 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops.neg, _case(one())),
     *(PrimCase(ops.matmul, _case(_matmul_shapes(k))) for k in MATMUL_KINDS),
     PrimCase(ops.addmm, _case(_addmm_shapes())),
+    PrimCase(ops.linear, _linear_case()),
     PrimCase(ops.lstm_gates, _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}])),
     PrimCase(ops.lstm_cell, _case(_gate_shapes(True))),
     PrimCase(ops.recurrent_affine, _step_case()),

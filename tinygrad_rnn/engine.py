@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -123,6 +124,45 @@ def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
     return out
 
 
+# Large zeroed gradient buffers (the gradient of a whole input projection, filled row by
+# row) are reused between backward passes, for the same reason. A buffer can escape (it
+# may become a ``.grad``), so one is handed out again only when nothing references it any
+# more: views of an array keep a reference to it, so the reference count tells.
+_POOLED_MIN_BYTES = 256 * 2**10
+_POOL_KEYS = 8  # distinct (size, dtype) kept per thread; the oldest goes first
+
+
+def _zeros(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """``np.zeros(shape, dtype)``, from the thread's pool of free buffers when it is large."""
+    size = math.prod(shape)
+    if size * dtype.itemsize < _POOLED_MIN_BYTES:
+        return np.zeros(shape, dtype=dtype)
+    pools: dict[tuple[int, str], list[np.ndarray]] | None = getattr(_scratch, "zeros", None)
+    if pools is None:
+        pools = _scratch.zeros = {}
+    key = (size, dtype.str)
+    free = pools.pop(key, [])
+    pools[key] = free  # most recently used last
+    for flat in free:
+        # Referenced by ``free``, the loop variable and getrefcount's argument: nobody else.
+        if sys.getrefcount(flat) == 3:
+            flat.fill(0)
+            return flat.reshape(shape)
+    flat = np.zeros(size, dtype=dtype)
+    if len(free) < 2:
+        free.append(flat)
+    while len(pools) > _POOL_KEYS:
+        del pools[next(iter(pools))]
+    return flat.reshape(shape)
+
+
+def _clear_pools() -> None:
+    """Drop this thread's reused scratch and buffer memory (for memory measurements)."""
+    for name in ("pool", "zeros"):
+        if hasattr(_scratch, name):
+            delattr(_scratch, name)
+
+
 class _Grads:
     """Pending gradients, keyed by tensor id.
 
@@ -181,7 +221,7 @@ class _Grads:
         """An owned array for ``key`` that sparse rules can add into in place."""
         prev = self.pending.get(key)
         if prev is None or key not in self.owned:
-            buf = np.zeros(like.shape, dtype=like.dtype)
+            buf = _zeros(like.shape, like.dtype)
             if prev is not None:
                 buf += prev
             self.pending[key] = prev = buf

@@ -252,6 +252,44 @@ def _addmm_factors_b(g: Any, ans: Any, c: Any, a: Any, b: Any) -> tuple[Any, Any
     return a, g
 
 
+def _linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {w.shape}")
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"linear: the input's last axis must be in_features={w.shape[1]}, got input "
+            f"{x.shape} and weight {w.shape}"
+        )
+    if b is not None and b.shape not in ((w.shape[0],), ()):
+        raise ValueError(f"linear: bias must have shape ({w.shape[0]},), got {b.shape}")
+    # All leading axes as rows of one 2-D product (a batched matmul would run one small
+    # product per leading index, and its backward would build and sum a stack of them).
+    out = x.reshape(-1, w.shape[1]) @ w.T
+    if b is not None:
+        if out.dtype == np.result_type(out, b):
+            out += b
+        else:
+            out = out + b
+    return out.reshape(*x.shape[:-1], w.shape[0])
+
+
+def _rows(a: Any) -> Any:
+    """``a (..., n)`` as a 2-D ``(rows, n)`` (a reshape op on Tensors)."""
+    return reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
+
+
+# ``x Wᵀ + b`` with PyTorch's weight layout ``(out_features, in_features)``, for any number
+# of leading axes: ``nn.Linear`` and the input projection of every time step at once.
+linear = Primitive(
+    "linear",
+    _linear_forward,
+    lambda g, ans, x, w, b=None: reshape(_rows(g) @ w, x.shape),
+    lambda g, ans, x, w, b=None: _rows(g).T @ _rows(x),
+    lambda g, ans, x, w, b=None: sum_to(g, b.shape),
+    factors={1: lambda g, ans, x, w, b=None: (_rows(g), _rows(x))},
+)
+
+
 # ``c + a @ b`` as one op: a recurrent step's pre-activation ``gi_t + h W_hhᵀ`` costs one
 # node instead of two. ``c`` broadcasts against ``(n, m)`` like in ``add``.
 addmm = Primitive(

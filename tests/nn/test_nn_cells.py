@@ -94,9 +94,9 @@ def test_lstm_cell_uses_one_fused_matmul_per_weight() -> None:
         seen.add(id(t))
         ops.append(t._node.prim.name)
         stack.extend(p for p in t._node.inputs if p is not None)
-    # b + x W_ihᵀ is an addmm, the gates' gi + h W_hhᵀ is inside recurrent_affine: one
+    # x W_ihᵀ + b is one linear op, the gates' gi + h W_hhᵀ is inside recurrent_affine: one
     # matrix product per weight, all four gates at once.
-    assert ops.count("addmm") == 1 and ops.count("recurrent_affine") == 1
+    assert ops.count("linear") == 1 and ops.count("recurrent_affine") == 1
     assert "matmul" not in ops
     assert {"lstm_cell", "lstm_hidden"} <= set(ops)
 

@@ -49,14 +49,9 @@ NONLINEARITIES = ("tanh", "relu")
 def _input_projection(x: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
     """``x W_ihᵀ + bias`` for ``x (..., D)`` -> ``(..., G·H)``.
 
-    Leading axes are flattened so one 2-D matmul runs (for a layer: all T·B rows
-    of the sequence at once; a batched 3-D matmul would make the backward build
-    a ``(T, D, G·H)`` array and then sum it).
+    One ``linear`` op: for a layer, one matrix product over all T·B rows of the sequence.
     """
-    lead = x.shape[:-1]
-    rows = ops.reshape(x, (math.prod(lead), x.shape[-1]))
-    y = rows @ weight_ih.T if bias is None else ops.addmm(bias, rows, weight_ih.T)
-    return ops.reshape(y, (*lead, weight_ih.shape[0]))
+    return ops.linear(x, weight_ih) if bias is None else ops.linear(x, weight_ih, bias)
 
 
 def _summed_bias(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:

@@ -68,15 +68,9 @@ class Linear(Module):
                 f"Linear: input must have last dimension in_features={self.in_features}, "
                 f"got shape {x.shape}"
             )
-        # Flatten the leading axes so that one 2-D matmul runs; a batched matmul's
-        # backward would build a (..., in, out) gradient and only then sum it.
-        lead = x.shape[:-1]
-        rows = ops.reshape(x, (math.prod(lead), self.in_features))
         if self.bias is None:
-            y = rows @ self.weight.T
-        else:
-            y = ops.addmm(self.bias, rows, self.weight.T)  # b + x Wᵀ as one op
-        return ops.reshape(y, (*lead, self.out_features))
+            return ops.linear(x, self.weight)
+        return ops.linear(x, self.weight, self.bias)  # one op, one 2-D product over all rows
 
     def extra_repr(self) -> str:
         return (
