@@ -332,3 +332,15 @@ def test_reused_gradient_buffers_are_never_handed_out_while_referenced() -> None
     del first
     again = engine._zeros((T, B, H), np.dtype(np.float32))
     assert again.__array_interface__["data"][0] == address and not again.any()
+
+
+def test_an_array_a_rule_returns_is_never_written_into_when_something_else_holds_it() -> None:
+    """The engine adds a tensor's second gradient in place into the first when that first
+    array is its own; a rule may return an array held elsewhere (here a constant), which
+    must then be left untouched."""
+    constant = np.ones(3)
+    doubling = Primitive("doubling", lambda x: 2 * x, lambda g, ans, x: constant)
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    (doubling(x) + doubling(x) + x * 3.0).sum().backward()
+    np.testing.assert_array_equal(constant, np.ones(3))
+    np.testing.assert_array_equal(x.grad.data, np.full(3, 5.0))  # type: ignore[union-attr]

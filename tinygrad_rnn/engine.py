@@ -340,7 +340,7 @@ def _propagate(
         g = prim.pre(g, ans, *args, **params)
     rules = prim.vjps
     vjp_n = prim.vjp_n  # a variadic op's rule (never combined with ``pre``)
-    pending = grads.pending
+    pending, owned_keys = grads.pending, grads.owned
     i = -1
     for p in node.inputs or ():
         i += 1
@@ -366,10 +366,28 @@ def _propagate(
                 assert vjp_n is not None  # a Primitive has one or the other
                 gi = vjp_n(i, g, ans, args, **params)
             key = id(p)
-            if key in pending:
-                grads.add(key, gi)
-            else:
+            # A new array that nothing else refers to (only the local name and getrefcount's
+            # argument) is the engine's own: another gradient for the same tensor (an RNN's
+            # h_t gets one from the output and one from step t + 1) is added into it in
+            # place instead of into a new array.
+            fresh = type(gi) is np.ndarray and gi.base is None and sys.getrefcount(gi) == 2
+            prev = pending.get(key)
+            if prev is None:
                 pending[key] = gi
+                if fresh:
+                    owned_keys.add(key)
+            elif (
+                fresh
+                and key not in owned_keys
+                and type(prev) is np.ndarray
+                and prev.shape == gi.shape
+                and prev.dtype == gi.dtype
+            ):
+                gi += prev
+                pending[key] = gi
+                owned_keys.add(key)
+            else:
+                grads.add(key, gi)
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
 
