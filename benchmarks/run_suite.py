@@ -101,23 +101,41 @@ def _run(cmd: list[str], timeout: float) -> int:
 def run_script(
     script: str, dtype: str, args: argparse.Namespace, workdir: Path
 ) -> tuple[list[Record], dict[str, Any]]:
-    """Run one benchmark script in a subprocess; its records and metadata (or why none)."""
-    out = workdir / f"{script}.{dtype}.json"
-    cmd = [sys.executable, str(HERE / script), "--sizes", args.sizes, "--dtype", dtype]
-    cmd += ["--models", ",".join(MODELS), "--json", str(out)]
-    if args.quick:
-        cmd.append("--quick")
-    if args.repeats:
-        cmd += ["--repeats", str(args.repeats)]
-    if script == "bptt_step.py":
-        cmd.append("--perstep")
-    if script == "torch_step.py":
-        cmd += ["--threads", str(args.threads or 2)]
-    rc = _run(cmd, args.timeout)
-    if rc != 0 or not out.exists():
-        return [], {"failed": f"exit {rc}" if rc != -1 else f"timed out ({args.timeout:.0f} s)"}
-    payload = json.loads(out.read_text())
-    return payload.pop("records"), payload
+    """Run one benchmark script, one subprocess per (model, size); records and metadata.
+
+    A fresh process per problem: how fast large arrays come back from the allocator
+    depends on what the process allocated before (glibc returns freed memory to the
+    system and page-faults it in again), which made one problem's figures depend on which
+    problems ran before it in the same process.
+    """
+    records: list[Record] = []
+    meta: dict[str, Any] = {}
+    for model in MODELS:
+        for size in args.sizes.split(","):
+            out = workdir / f"{script}.{dtype}.{model}.{size}.json"
+            cmd = [sys.executable, str(HERE / script), "--sizes", size, "--dtype", dtype]
+            cmd += ["--models", model, "--json", str(out)]
+            if args.quick:
+                cmd.append("--quick")
+            if args.repeats:
+                cmd += ["--repeats", str(args.repeats)]
+            if script == "bptt_step.py":
+                cmd.append("--perstep")
+            if script == "torch_step.py":
+                cmd += ["--threads", str(args.threads or 2)]
+            rc = _run(cmd, args.timeout)
+            if rc != 0 or not out.exists():
+                why = f"exit {rc}" if rc != -1 else f"timed out ({args.timeout:.0f} s)"
+                return records, {**meta, "failed": why}
+            payload = json.loads(out.read_text())
+            records += payload.pop("records")
+            notes = meta.get("notes", []) + payload.pop("notes", [])
+            meta.update(payload)
+            if notes:
+                meta["notes"] = notes
+            if "skipped" in meta:  # the comparison is not installed: no use trying the rest
+                return records, meta
+    return records, meta
 
 
 def machine_header(args: argparse.Namespace, load_start: tuple[float, ...]) -> list[str]:
@@ -402,7 +420,9 @@ def main() -> None:
         default=0,
         help="set OPENBLAS/OMP/MKL_NUM_THREADS and torch threads to N (0: leave as is; torch 2)",
     )
-    parser.add_argument("--timeout", type=float, default=3600, help="seconds per script")
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds per script and problem"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report path")
     parser.add_argument("--json", type=Path, help="also write all records as JSON here")
     args = parser.parse_args()

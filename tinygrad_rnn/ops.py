@@ -491,9 +491,27 @@ def _lstm_gates_forward(
     return out
 
 
+def _times_one_minus(g: Any, ans: Any, shift: Any) -> Any:
+    """``g (1 - ans)(ans + shift)``: the derivative of tanh (shift 1) or σ (shift 0) from
+    the output, times the upstream gradient.
+
+    On arrays it is computed with one temporary instead of three: at batch 64 and hidden
+    512 each is a fresh 128 KiB+ block per step, which the allocator may page-fault in
+    anew every time. On Tensors it is the same formula, recorded.
+    """
+    if isinstance(ans, np.ndarray) and isinstance(g, np.ndarray):
+        out = 1 - ans
+        out *= ans + shift
+        if out.shape == g.shape and out.dtype == g.dtype:
+            out *= g
+            return out
+        return out * g  # broadcasting or type promotion: a new array
+    return (1 - ans) * (ans + shift) * g  # the same order of rounding as above
+
+
 def _lstm_gates_grad(g: Any, ans: Any) -> Any:
     """The gradient of the pre-activations from that of the gates ``ans = lstm_gates(z)``."""
-    return g * (1 - ans) * (ans + _gate_constants(ans.shape[-1], ans.dtype)[2])
+    return _times_one_minus(g, ans, _gate_constants(ans.shape[-1], ans.dtype)[2])
 
 
 lstm_gates = Primitive(
@@ -617,7 +635,7 @@ def _recurrent_affine_pre(
     g: Any, ans: Any, gi: Any, h: Any, w: Any, t: int | None, activation: str
 ) -> Any:
     if activation == "tanh":
-        return g * (1 - ans) * (1 + ans)
+        return _times_one_minus(g, ans, 1)
     if activation == "relu":
         return g * _like(_value(ans) > 0, g)
     return _lstm_gates_grad(g, ans)
