@@ -844,6 +844,37 @@ def test_in_place_rule_adds_what_the_rule_returns(
     np.testing.assert_allclose(buf, expected, rtol=1e-12, atol=1e-14)  # summation order
 
 
+ALL_AT_ONCE = [c for c in PRIM_CASES if getattr(c.prim, "vjp_all", None) is not None]
+
+
+@pytest.mark.parametrize(
+    "pc", ALL_AT_ONCE, ids=[f"{c.prim.name}-{k}" for k, c in enumerate(ALL_AT_ONCE)]
+)
+@settings(max_examples=15)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_all_at_once_rule_gives_what_each_rule_gives(
+    pc: PrimCase, data: st.DataObject, seed: int
+) -> None:
+    """``Primitive.vjp_all`` (a variadic op's fast form) equals ``vjp(i, ...)`` for every i."""
+    case = data.draw(pc.cases, label="case")
+    prim, params, arrays = pc.prim, case.params, case.arrays
+    ans = prim.forward(*arrays, **params)
+    g = np.asarray(np.random.default_rng(seed).standard_normal(np.shape(ans)))
+    every = prim.vjp_all(g, ans, arrays, **params)
+    assert len(every) == len(arrays)
+    for i, got in enumerate(every):
+        want = prim.vjp(i, g, ans, arrays, params)
+        assert isinstance(got, np.ndarray) and got.shape == np.shape(want)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_stack_of_many_small_arrays_equals_numpys_stack() -> None:
+    rng = np.random.default_rng(0)
+    for shape, axis in [((1, 5), 0), ((3,), 0), ((2, 3), 1), ((2, 3), -1)]:
+        xs = [rng.standard_normal(shape) for _ in range(7)]
+        np.testing.assert_array_equal(ops._stack(*xs, axis=axis), np.stack(xs, axis=axis))
+
+
 # ------------------------------------------------------------- specific checks
 @given(
     shape=shapes(min_dims=1, max_dims=3, max_side=SIDE),

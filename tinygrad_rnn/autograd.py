@@ -59,9 +59,12 @@ class Primitive:
             it turns the upstream gradient into the gradient of ``z`` (``g · f'``, from
             ``ans``), once per node; ``vjps``, ``factors`` and ``accumulate`` then receive
             that instead of ``g``. :meth:`vjp` applies it itself. Runs on both paths.
+        vjp_all: optional array-path form of ``vjp_n``, ``vjp_all(g, ans, args, **params)``
+            returning every input's gradient at once (the n slices of a ``stack``'s
+            gradient in one call instead of n). ``vjp_n`` stays the definition.
     """
 
-    __slots__ = ("accumulate", "factors", "forward", "name", "pre", "vjp_n", "vjps")
+    __slots__ = ("accumulate", "factors", "forward", "name", "pre", "vjp_all", "vjp_n", "vjps")
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class Primitive:
         accumulate: Callable[..., None] | None = None,
         factors: dict[int, Callable[..., Any]] | None = None,
         pre: Rule | None = None,
+        vjp_all: Rule | None = None,
     ) -> None:
         if pre is not None and vjp_n is not None:
             raise ValueError(f"{name}: a variadic op (vjp_n) cannot have a pre rule")
@@ -82,6 +86,7 @@ class Primitive:
         self.forward = forward
         self.vjps = vjps
         self.vjp_n = vjp_n
+        self.vjp_all = vjp_all
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""

@@ -341,6 +341,8 @@ def _propagate(
     rules = prim.vjps
     vjp_n = prim.vjp_n  # a variadic op's rule (never combined with ``pre``)
     pending, owned_keys = grads.pending, grads.owned
+    # A variadic op's gradients all at once, when it has a form for that (array path).
+    every = None if create_graph or prim.vjp_all is None else prim.vjp_all(g, ans, args, **params)
     i = -1
     for p in node.inputs or ():
         i += 1
@@ -362,6 +364,8 @@ def _propagate(
         else:
             if rules:
                 gi = rules[i](g, ans, *args, **params)
+            elif every is not None:
+                gi = every[i]
             else:
                 assert vjp_n is not None  # a Primitive has one or the other
                 gi = vjp_n(i, g, ans, args, **params)
