@@ -4,7 +4,9 @@ The model: one-hot inputs over V symbols, an ``nn.RNN`` (tanh) or ``nn.LSTM`` of
 H, an ``nn.Linear(H, V)`` head on every step, cross-entropy summed over time and batch. The
 project's step and the hand-written numpy floor (``numpy_floor.py``) run round-robin in one
 process, so machine noise hits both alike; the table reports medians, min–max and the ratio.
-With ``--perstep`` the naive per-step numpy BPTT (``numpy_perstep.py``) joins the round-robin.
+With ``--perstep`` the naive per-step numpy BPTT (``numpy_perstep.py``) is timed too, in a
+second round-robin with the floor (not in between ours and the floor: see the comment in
+``main``).
 
     python benchmarks/bptt_step.py                      # all sizes, float32, markdown table
     python benchmarks/bptt_step.py --sizes S --models lstm --dtype float64 --repeats 50
@@ -241,13 +243,18 @@ def main() -> None:
         for size in args.sizes.split(","):
             ours, floor, agree = make_problem(model, size, dtype)
             diff = agree()
-            fns = {"floor": floor, "ours": ours}
+            repeats = repeats_for(size, args.repeats, args.quick)
+            t = measure({"floor": floor, "ours": ours}, repeats)
+            s = {k: summarize(v) for k, v in t.items()}
             if args.perstep:
+                # A round-robin of its own with the floor: run in between, the per-step
+                # numpy's memory traffic evicted ours from the caches and slowed it by
+                # 8-15% at size S (the floor, a few large calls, did not notice).
                 perstep, perstep_agree = make_perstep(model, size, dtype)
                 perstep_diff = perstep_agree()
-                fns["perstep"] = perstep
-            t = measure(fns, repeats_for(size, args.repeats, args.quick))
-            s = {k: summarize(v) for k, v in t.items()}
+                s["perstep"] = summarize(
+                    measure({"floor": floor, "perstep": perstep}, repeats)["perstep"]
+                )
             ratio = s["ours"]["median_ms"] / s["floor"]["median_ms"]
             paired = statistics.median(o / f for o, f in zip(t["ours"], t["floor"]))
             key = {"model": model, "size": size, "dtype": str(dtype)}

@@ -1,10 +1,12 @@
 """The whole BPTT training-step benchmark: ours vs the numpy floor, plus optional comparisons.
 
-Runs, each in its own subprocess (PyTorch's OpenMP threads and numpy's BLAS threads fight over
-the cores when they share a process):
+Runs, each in its own subprocess and one subprocess per (model, size) problem (PyTorch's
+OpenMP threads and numpy's BLAS threads fight over the cores when they share a process, and
+a process's allocator state carries over from one problem to the next):
 
-1. ``bptt_step.py --perstep``: the numpy floor, tinygrad_rnn and the per-step numpy BPTT,
-   round-robin in one process (so the ratio to the floor is as fair as this machine allows);
+1. ``bptt_step.py --perstep``: the numpy floor and tinygrad_rnn round-robin in one process
+   (so the ratio to the floor is as fair as this machine allows), then the per-step numpy
+   BPTT round-robin with the floor;
 2. ``torch_step.py``: PyTorch eager loop and ``nn.RNN``/``nn.LSTM`` (skipped if torch is absent);
 3. ``hips_step.py``: HIPS autograd (skipped if it is absent);
 
@@ -357,8 +359,9 @@ def report(
         out += time_table(records, dtype, sizes, status)
         out += [
             "",
-            "The floor, tinygrad_rnn and the per-step numpy run round-robin in one process;",
-            "PyTorch and HIPS autograd each run in a process of their own, at another time.",
+            "The floor and tinygrad_rnn run round-robin in one process (the per-step numpy",
+            "right after, round-robin with the floor); PyTorch and HIPS autograd each run in a",
+            "process of their own, at another time. One process per (model, size).",
             "",
             f"### tinygrad_rnn / numpy floor, {dtype} (issue 6's targets)",
             "",
@@ -379,8 +382,9 @@ def report(
         out += relative_table(records, dtype, sizes)
         out += [
             "",
-            "Only the tinygrad_rnn and per-step rows share the floor's process and moment; the",
-            "others compare times taken minutes apart, so take them as orientation only.",
+            "Only the tinygrad_rnn and per-step rows share the floor's process (and moment,",
+            "within seconds); the others compare times taken minutes apart, so take them as",
+            "orientation only.",
             "",
             f"### gradient check, {dtype}",
             "",
