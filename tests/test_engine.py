@@ -326,12 +326,56 @@ def test_reused_gradient_buffers_are_never_handed_out_while_referenced() -> None
     for seed, g in enumerate(grads):  # each still holds its own gradient: row t is t + 1 + 10 seed
         want = np.arange(1.0, T + 1)[:, None, None] + 10 * seed
         np.testing.assert_array_equal(g, np.broadcast_to(want, g.shape))
-    # And a buffer nobody holds any more is reused (no fresh memory to fault in).
-    first = engine._zeros((T, B, H), np.dtype(np.float32))
-    address = first.__array_interface__["data"][0]
-    del first
-    again = engine._zeros((T, B, H), np.dtype(np.float32))
-    assert again.__array_interface__["data"][0] == address and not again.any()
+    # Accumulating into an existing .grad (no zero_grad) leaves the earlier array alone.
+    rows = Tensor(np.ones((T, B, H)), requires_grad=True)
+    rows[1].sum().backward()
+    first = rows.grad.data  # type: ignore[union-attr]
+    rows[2].sum().backward()
+    assert first[1].all() and not first[2].any()
+    np.testing.assert_array_equal(rows.grad.data[1:3], 1.0)  # type: ignore[union-attr]
+
+
+def test_a_buffer_that_stayed_inside_the_engine_is_reused_by_the_next_backward() -> None:
+    T, B, H = 8, 64, 128
+    x = Tensor(np.ones((T, B, H), dtype=np.float32), requires_grad=True)
+
+    def step() -> None:
+        y = x * 2.0  # the buffer is y's gradient, consumed by mul's rule: it never leaves
+        sum((y[t] * float(t)).sum() for t in range(T)).backward()  # type: ignore[union-attr]
+
+    engine._clear_pools()
+    step()
+    (free,) = engine._free_buffers()[(T * B * H, "<f4")]
+    address = free.__array_interface__["data"][0]
+    step()
+    step()
+    assert len(engine._free_buffers()[(T * B * H, "<f4")]) == 1  # taken and given back
+    assert engine._free_buffers()[(T * B * H, "<f4")][0].__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(x.grad.data[:, 0, 0], 3 * 2.0 * np.arange(T))  # type: ignore[union-attr]
+
+
+def test_pooling_does_not_change_a_two_layer_lstms_gradients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every gradient buffer pooled (from 0 bytes) or none (from 2**40 bytes): the same
+    gradients, over two training steps, where the second reuses what the first gave back."""
+    from tinygrad_rnn import nn
+
+    results = []
+    for pooled_from in (0, 2**40):
+        monkeypatch.setattr(engine, "_POOLED_MIN_BYTES", pooled_from)
+        engine._clear_pools()
+        rng = np.random.default_rng(0)
+        lstm = nn.LSTM(5, 6, num_layers=2, rng=rng, dtype=np.float64)
+        xs = rng.standard_normal((4, 3, 5))
+        for _ in range(2):
+            lstm.zero_grad()
+            out, _ = lstm(xs)
+            (out**2).sum().backward()
+            results.append([p.grad.data.copy() for p in lstm.parameters()])  # type: ignore[union-attr]
+    for step in results[1:]:
+        for got, want in zip(step, results[0]):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_an_array_a_rule_returns_is_never_written_into_when_something_else_holds_it() -> None:

@@ -215,3 +215,75 @@ def test_linear_equals_x_at_w_transposed_plus_b(lead: tuple[int, ...], with_bias
 def test_linear_shape_errors_name_the_op(shapes: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ops.linear(*(Tensor(np.ones(s)) for s in shapes))
+
+
+@pytest.mark.parametrize("layout", ["transposed", "batch_first_view", "class_axis_0"])
+def test_cross_entropy_gradient_is_right_for_logits_of_any_memory_layout(layout: str) -> None:
+    """Logits that are a transposed or permuted view (not C-ordered) get the same gradient
+    as a C-ordered copy of them: ``softmax - onehot``, checked against numpy."""
+    rng = np.random.default_rng(4)
+    if layout == "transposed":  # (C, N) array used as (N, C)
+        base, view, axis = rng.standard_normal((5, 6)), (lambda t: t.T), -1
+    elif layout == "batch_first_view":  # (T, B, C) used as (B, T, C)
+        base, view, axis = rng.standard_normal((3, 2, 5)), (lambda t: t.permute(1, 0, 2)), -1
+    else:  # classes on axis 0 of a transposed (N, C) array
+        base, view, axis = rng.standard_normal((6, 5)), (lambda t: t.T), 0
+    x = Tensor(base, requires_grad=True)
+    logits = view(x)
+    assert not logits.data.flags.c_contiguous
+    n_classes = logits.shape[axis]
+    targets = rng.integers(0, n_classes, np.delete(np.array(logits.shape), axis % logits.ndim))
+    tg.functional.cross_entropy(logits, targets, axis=axis, reduction="sum").backward()
+    # Oracle: numpy on a C-ordered copy, classes moved last.
+    z = np.moveaxis(np.ascontiguousarray(logits.data), axis, -1)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.put_along_axis(p, targets[..., None], np.take_along_axis(p, targets[..., None], -1) - 1, -1)
+    want_view_grad = np.moveaxis(p, -1, axis)
+    got_view_grad = view(Tensor(x.grad.data)).data  # type: ignore[union-attr]
+    np.testing.assert_allclose(got_view_grad, want_view_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("targets", "axis", "error", "message"),
+    [
+        (np.array([3, 0]), 1, IndexError, r"softmax_cross_entropy: targets must lie in \[0, 3\)"),
+        (np.array([-1, 0]), 1, IndexError, r"softmax_cross_entropy: targets must lie"),
+        (np.array([0, 1, 2, 0]), 1, ValueError, r"targets have shape \(4,\) .* need \(2,\)"),
+        (np.array([0.0, 1.0]), 1, TypeError, "softmax_cross_entropy: targets must be an integer"),
+        ([0, 1], 1, TypeError, "softmax_cross_entropy: targets must be an integer array"),
+        (np.array([0, 1]), -1, ValueError, r"softmax_cross_entropy: axis must be in \[0, 2\)"),
+    ],
+)
+def test_softmax_cross_entropy_checks_its_targets(
+    targets: Any, axis: int, error: Any, message: str
+) -> None:
+    """Called directly (not through F.cross_entropy), bad targets still name the op."""
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(error, match=message):
+        ops.softmax_cross_entropy(logits, targets=targets, axis=axis)
+
+
+def test_recurrent_affine_on_integers_gives_floats_and_rejects_a_bool_step() -> None:
+    gi, h, w = np.ones((2, 1, 3), dtype=np.int64), np.ones((1, 2), np.int64), np.ones((2, 3), int)
+    out = ops.recurrent_affine(gi, h, w, t=0, activation="tanh")
+    np.testing.assert_allclose(out, np.tanh(np.full((1, 3), 3.0)))
+    with pytest.raises(TypeError, match="recurrent_affine: t must be an int step"):
+        ops.recurrent_affine(gi, h, w, t=True, activation="tanh")
+
+
+def test_scope_works_as_a_decorator_and_decides_when_entered() -> None:
+    from tinygrad_rnn import viz
+    from tinygrad_rnn.scope import current_scope, scope
+
+    @scope("encoder")
+    def inside() -> tuple[str, ...]:
+        return current_scope()
+
+    early = scope("made-before-recording")
+    assert inside() == ()  # nothing records: nothing is stored
+    with viz.trace():
+        assert inside() == ("encoder",)
+        with early:
+            assert current_scope() == ("made-before-recording",)
+    assert current_scope() == ()

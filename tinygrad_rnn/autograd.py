@@ -45,10 +45,12 @@ class Primitive:
         vjp_n: for variadic ops (concat, stack): ``rule(i, g, ans, args,
             **params)`` giving the gradient of input ``i`` (``args`` is the tuple of
             all inputs, passed as one object so n inputs cost O(n), not O(n²)).
-        accumulate: optional in-place form of the rule of input 0 for ops whose
-            gradient is sparse (indexing): ``accumulate(buffer, g, *args, **params)``
-            adds the gradient into ``buffer``. Used only on the array path; the
-            differentiable rule in ``vjps`` stays the definition.
+        accumulate: optional in-place form of the rule of input 0, for gradients that
+            fill only part of the input (indexing, one row of a sequence, some gate blocks)
+            or are best written straight into a buffer (softmax cross-entropy):
+            ``accumulate(buffer, g, *args, **params)`` adds the gradient into ``buffer``.
+            Used only on the array path; the differentiable rule in ``vjps`` stays the
+            definition.
         factors: optional ``{i: f}`` where ``f(g, ans, *args, **params)`` returns the
             gradient of input ``i`` as two factors ``(a, b)`` meaning ``aᵀ b`` (or None
             when it does not apply). The engine then adds up every use of a tensor with
@@ -62,9 +64,22 @@ class Primitive:
         vjp_all: optional array-path form of ``vjp_n``, ``vjp_all(g, ans, args, **params)``
             returning every input's gradient at once (the n slices of a ``stack``'s
             gradient in one call instead of n). ``vjp_n`` stays the definition.
+        fresh: the inputs whose rule, on arrays, always returns a new array that nothing
+            else holds (a matrix product, not ``g`` passed through or a view of it). The
+            engine may then add further gradients into that array in place.
     """
 
-    __slots__ = ("accumulate", "factors", "forward", "name", "pre", "vjp_all", "vjp_n", "vjps")
+    __slots__ = (
+        "accumulate",
+        "factors",
+        "forward",
+        "fresh",
+        "name",
+        "pre",
+        "vjp_all",
+        "vjp_n",
+        "vjps",
+    )
 
     def __init__(
         self,
@@ -76,9 +91,12 @@ class Primitive:
         factors: dict[int, Callable[..., Any]] | None = None,
         pre: Rule | None = None,
         vjp_all: Rule | None = None,
+        fresh: tuple[int, ...] = (),
     ) -> None:
         if pre is not None and vjp_n is not None:
             raise ValueError(f"{name}: a variadic op (vjp_n) cannot have a pre rule")
+        if vjp_all is not None and vjp_n is None:
+            raise ValueError(f"{name}: vjp_all is a fast form of vjp_n, which is missing")
         self.name = name
         self.pre = pre
         self.accumulate = accumulate
@@ -87,6 +105,7 @@ class Primitive:
         self.vjps = vjps
         self.vjp_n = vjp_n
         self.vjp_all = vjp_all
+        self.fresh = tuple(fresh)
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""

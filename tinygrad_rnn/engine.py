@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -103,7 +102,9 @@ _FACTOR_CHUNK_BYTES = 8 * 2**20
 # The stacked rows live in scratch memory reused between backward passes (per thread):
 # large fresh arrays cost a page fault per 4 KiB page on first touch, which for an RNN of
 # batch 32 took longer than the product itself. The stacked rows never leave
-# ``_Grads._multiply_out`` (only their product does), so reusing them is safe.
+# ``_Grads._multiply_out`` (only their product does), so reusing them is safe. Stacks over
+# ``_POOL_BYTES`` are not kept.
+_POOL_BYTES = 64 * 2**20
 _scratch = threading.local()
 
 
@@ -113,6 +114,8 @@ def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
     shape = (rows, *arrays[0].shape[1:])
     dtype = np.result_type(*arrays)
     size = math.prod(shape)
+    if size * dtype.itemsize > _POOL_BYTES:
+        return np.concatenate(arrays, axis=0)
     pool: dict[tuple[int, np.dtype[Any]], np.ndarray] | None = getattr(_scratch, "pool", None)
     if pool is None:
         pool = _scratch.pool = {}
@@ -125,35 +128,43 @@ def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
 
 
 # Large zeroed gradient buffers (the gradient of a whole input projection, filled row by
-# row) are reused between backward passes, for the same reason. A buffer can escape (it
-# may become a ``.grad``), so one is handed out again only when nothing references it any
-# more: views of an array keep a reference to it, so the reference count tells.
+# row) are reused too. A buffer handed out during a backward pass goes back to the pool
+# when the pass ends, unless it left the engine: became a leaf's ``.grad`` or was returned
+# by ``grad()`` (see ``_Grads.escaped``). Nothing else can hold one by then: the pending
+# gradients and factor lists it lived in are gone. At most ``_POOL_BYTES`` are kept.
 _POOLED_MIN_BYTES = 256 * 2**10
-_POOL_KEYS = 8  # distinct (size, dtype) kept per thread; the oldest goes first
 
 
-def _zeros(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-    """``np.zeros(shape, dtype)``, from the thread's pool of free buffers when it is large."""
-    size = math.prod(shape)
-    if size * dtype.itemsize < _POOLED_MIN_BYTES:
-        return np.zeros(shape, dtype=dtype)
+def _free_buffers() -> dict[tuple[int, str], list[np.ndarray]]:
     pools: dict[tuple[int, str], list[np.ndarray]] | None = getattr(_scratch, "zeros", None)
     if pools is None:
         pools = _scratch.zeros = {}
-    key = (size, dtype.str)
-    free = pools.pop(key, [])
-    pools[key] = free  # most recently used last
-    for flat in free:
-        # Referenced by ``free``, the loop variable and getrefcount's argument: nobody else.
-        if sys.getrefcount(flat) == 3:
-            flat.fill(0)
-            return flat.reshape(shape)
-    flat = np.zeros(size, dtype=dtype)
-    if len(free) < 2:
-        free.append(flat)
-    while len(pools) > _POOL_KEYS:
-        del pools[next(iter(pools))]
-    return flat.reshape(shape)
+    return pools
+
+
+def _zeros(shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """``np.zeros(shape, dtype)`` and, when it is large enough to pool, its flat owner."""
+    size = math.prod(shape)
+    if size * dtype.itemsize < _POOLED_MIN_BYTES:
+        return np.zeros(shape, dtype=dtype), None
+    free = _free_buffers().get((size, dtype.str))
+    if free:
+        flat = free.pop()
+        flat.fill(0)
+    else:
+        flat = np.zeros(size, dtype=dtype)
+    return flat.reshape(shape), flat
+
+
+def _release(buffers: list[np.ndarray]) -> None:
+    """Give buffers that did not leave the engine back to the pool (within its budget)."""
+    pools = _free_buffers()
+    held = sum(b.nbytes for free in pools.values() for b in free)
+    for flat in buffers:
+        if held + flat.nbytes > _POOL_BYTES:
+            break
+        pools.setdefault((flat.size, flat.dtype.str), []).append(flat)
+        held += flat.nbytes
 
 
 def _clear_pools() -> None:
@@ -166,16 +177,20 @@ def _clear_pools() -> None:
 class _Grads:
     """Pending gradients, keyed by tensor id.
 
-    Arrays the engine allocated itself (sums, scatter buffers) are "owned" and may be
-    updated in place; any other gradient may be shared with another tensor or with the
-    caller, so adding to it makes a new array.
+    Arrays the engine allocated itself are "owned" and may be updated in place: sums it
+    made, multiplied-out weight-gradient products, the buffers sparse rules write into,
+    and what a rule declared to return as a new array (``Primitive.fresh``). Any other
+    gradient may be shared with another tensor or with the caller, so adding to it makes a
+    new array.
     """
 
-    __slots__ = ("create_graph", "factored", "owned", "pending")
+    __slots__ = ("buffers", "create_graph", "factored", "owned", "pending")
 
     def __init__(self, create_graph: bool) -> None:
         self.pending: dict[int, Any] = {}
         self.owned: set[int] = set()
+        # Pooled buffers handed out during this pass (flat owners), by id.
+        self.buffers: dict[int, np.ndarray] = {}
         # Products ``aᵀ b`` not yet multiplied out, and the bytes their factors hold.
         self.factored: dict[int, tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]] = {}
         self.create_graph = create_graph
@@ -221,12 +236,26 @@ class _Grads:
         """An owned array for ``key`` that sparse rules can add into in place."""
         prev = self.pending.get(key)
         if prev is None or key not in self.owned:
-            buf = _zeros(like.shape, like.dtype)
+            buf, flat = _zeros(like.shape, like.dtype)
+            if flat is not None:
+                self.buffers[id(flat)] = flat
             if prev is not None:
                 buf += prev
             self.pending[key] = prev = buf
             self.owned.add(key)
         return prev
+
+    def escaped(self, g: Any) -> None:
+        """``g`` leaves the engine (a ``.grad``, a result of ``grad()``): never reuse its memory."""
+        base = g
+        while isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        self.buffers.pop(id(base), None)
+
+    def release(self) -> None:
+        """The pass is over: its pooled buffers that did not escape go back to the pool."""
+        _release(list(self.buffers.values()))
+        self.buffers.clear()
 
     def pop(self, key: int) -> tuple[Any, bool]:
         """The finished gradient of ``key`` and whether the engine owns its array."""
@@ -296,9 +325,11 @@ def _run(
                     continue
                 if wanted and key in wanted:
                     results[wanted[key]] = g
+                    grads.escaped(g)
                 node = t._node
                 if node is None:
                     if inputs is None:
+                        grads.escaped(g)
                         _accumulate_leaf(t, g, create_graph, owned)
                     continue
                 if node.inputs is None:
@@ -306,6 +337,7 @@ def _run(
                 _propagate(node, t, g, grads, create_graph, anomaly_on, needed_or_none)
                 if not retain_graph:
                     node.free()
+        grads.release()
     finally:
         enabled[0] = saved_mode
     return results if inputs is not None else None
@@ -330,11 +362,13 @@ def _propagate(
         )
         # The fast forms below work on arrays only; ``vjps`` are the definitions.
         factors_of = accumulate = None
+        fresh_rules: tuple[int, ...] = ()
     else:
         ans = t.data
         args = node.arrays or ()
         factors_of = prim.factors
         accumulate = prim.accumulate
+        fresh_rules = prim.fresh
     params = node.params
     if prim.pre is not None:  # the activation's derivative, once for all the inputs
         g = prim.pre(g, ans, *args, **params)
@@ -370,11 +404,11 @@ def _propagate(
                 assert vjp_n is not None  # a Primitive has one or the other
                 gi = vjp_n(i, g, ans, args, **params)
             key = id(p)
-            # A new array that nothing else refers to (only the local name and getrefcount's
-            # argument) is the engine's own: another gradient for the same tensor (an RNN's
-            # h_t gets one from the output and one from step t + 1) is added into it in
-            # place instead of into a new array.
-            fresh = type(gi) is np.ndarray and gi.base is None and sys.getrefcount(gi) == 2
+            # A rule declared to return a new array (``Primitive.fresh``) hands the engine an
+            # array of its own: another gradient for the same tensor (an RNN's h_t gets one
+            # from the output and one from step t + 1) is added into it in place instead of
+            # into a new array. (Not under anomaly mode, which checks each rule's result.)
+            fresh = i in fresh_rules and type(gi) is np.ndarray and not anomaly_on
             prev = pending.get(key)
             if prev is None:
                 pending[key] = gi

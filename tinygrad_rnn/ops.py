@@ -221,7 +221,12 @@ def _matmul_factors_b(g: Any, ans: Any, a: Any, b: Any) -> tuple[Any, Any] | Non
 
 
 matmul = Primitive(
-    "matmul", _matmul_forward, _matmul_grad_a, _matmul_grad_b, factors={1: _matmul_factors_b}
+    "matmul",
+    _matmul_forward,
+    _matmul_grad_a,
+    _matmul_grad_b,
+    factors={1: _matmul_factors_b},
+    fresh=(0, 1),  # both rules end in a product or a sum of one
 )
 
 
@@ -287,6 +292,7 @@ linear = Primitive(
     lambda g, ans, x, w, b=None: _rows(g).T @ _rows(x),
     lambda g, ans, x, w, b=None: sum_to(g, b.shape),
     factors={1: lambda g, ans, x, w, b=None: (_rows(g), _rows(x))},
+    fresh=(0,),
 )
 
 
@@ -299,6 +305,7 @@ addmm = Primitive(
     lambda g, ans, c, a, b: g @ b.T,
     lambda g, ans, c, a, b: a.T @ g,
     factors={2: _addmm_factors_b},
+    fresh=(1,),
 )
 
 
@@ -323,7 +330,7 @@ exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans)
 log = Primitive("log", np.log, lambda g, ans, x: g / x)
 log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
-tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans))
+tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans), fresh=(0,))
 sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans))
 
 
@@ -472,7 +479,8 @@ def _lstm_gates_forward(
     scale, offset, _ = _gate_constants(width, _float_dtype(z))
     # As in ``sigmoid``: below -2, ½ + ½ tanh cancels digits; e^x / (1 + e^x) does not.
     low = tail = None
-    if z.size and not z.min() >= -2.0:  # (``not >=`` so that NaN skips the repair too)
+    # (``not >=``: with a NaN anywhere the minimum is NaN, which must not skip the repair.)
+    if z.size and not z.min() >= -2.0:
         low = z < -2.0
         H = width // 4
         low[..., 2 * H : 3 * H] = False
@@ -543,13 +551,13 @@ def _lstm_cell_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _zeros(shape: tuple[int, ...], like: Any) -> np.ndarray:
+def _zero_block(shape: tuple[int, ...], like: Any) -> np.ndarray:
     return np.zeros(shape, dtype=like.dtype)
 
 
 def _lstm_cell_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
     d_i = g * _gate(acts, 2)
-    parts = (d_i, g * c, g * _gate(acts, 0), _zeros(d_i.shape, d_i))  # o does not enter c'
+    parts = (d_i, g * c, g * _gate(acts, 0), _zero_block(d_i.shape, d_i))  # o does not enter c'
     return sum_to(_concat(*parts, axis=-1), acts.shape)
 
 
@@ -568,6 +576,7 @@ lstm_cell = Primitive(
     _lstm_cell_grad_acts,
     lambda g, ans, acts, c: sum_to(g * _gate(acts, 1), c.shape),
     accumulate=_lstm_cell_accumulate,
+    fresh=(1,),
 )
 
 
@@ -578,7 +587,7 @@ def _lstm_hidden_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def _lstm_hidden_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
     d_o = g * tanh(c)
-    head = _zeros((*d_o.shape[:-1], 3 * d_o.shape[-1]), d_o)  # i, f, g do not enter h'
+    head = _zero_block((*d_o.shape[:-1], 3 * d_o.shape[-1]), d_o)  # i, f, g do not enter h'
     return sum_to(_concat(head, d_o, axis=-1), acts.shape)
 
 
@@ -601,6 +610,7 @@ lstm_hidden = Primitive(
     _lstm_hidden_grad_acts,
     _lstm_hidden_grad_c,
     accumulate=_lstm_hidden_accumulate,
+    fresh=(1,),
 )
 
 
@@ -621,9 +631,16 @@ def _recurrent_affine_forward(
         raise ValueError(
             f"recurrent_affine: activation must be one of {_STEP_ACTIVATIONS}, got {activation!r}"
         )
-    if t is not None and not (gi.ndim and -gi.shape[0] <= t < gi.shape[0]):
-        raise IndexError(f"recurrent_affine: step {t} is out of range for gi of shape {gi.shape}")
+    if t is not None:
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+            raise TypeError(f"recurrent_affine: t must be an int step or None, got {t!r}")
+        if not (gi.ndim and -gi.shape[0] <= t < gi.shape[0]):
+            raise IndexError(
+                f"recurrent_affine: step {t} is out of range for gi of shape {gi.shape}"
+            )
     z = _addmm_forward(gi if t is None else gi[t], h, w, "recurrent_affine")
+    if z.dtype.kind != "f":  # integer inputs: the activation makes floats, as tanh(x) does
+        z = z.astype(np.float64)
     if activation == "tanh":
         return np.tanh(z, out=z)
     if activation == "relu":
@@ -665,6 +682,7 @@ recurrent_affine = Primitive(
     factors={2: lambda g, ans, gi, h, w, t, activation: (h, g)},
     accumulate=_recurrent_affine_accumulate,
     pre=_recurrent_affine_pre,
+    fresh=(1,),  # h's rule is a matrix product
 )
 
 
@@ -788,13 +806,33 @@ def _target_flat_index(shape: tuple[int, ...], targets: np.ndarray, axis: int) -
     return np.take_along_axis(positions, np.expand_dims(targets, axis), axis).reshape(-1)
 
 
+def _check_targets(logits: np.ndarray, targets: Any, axis: int) -> None:
+    """Targets must be integer class indices of the logits' shape without ``axis``."""
+    name = "softmax_cross_entropy"
+    if not isinstance(targets, np.ndarray) or targets.dtype.kind not in "iu":
+        raise TypeError(f"{name}: targets must be an integer array, got {type(targets).__name__}")
+    if not (isinstance(axis, int) and 0 <= axis < logits.ndim):
+        raise ValueError(f"{name}: axis must be in [0, {logits.ndim}), got {axis!r}")
+    expected = logits.shape[:axis] + logits.shape[axis + 1 :]
+    if targets.shape != expected:
+        raise ValueError(
+            f"{name}: targets have shape {targets.shape} but logits {logits.shape} with "
+            f"classes on axis {axis} need {expected}"
+        )
+    n = logits.shape[axis]
+    if targets.size and (targets.min() < 0 or targets.max() >= n):
+        low, high = targets.min(), targets.max()
+        raise IndexError(f"{name}: targets must lie in [0, {n}), got values in [{low}, {high}]")
+
+
 def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
+    _check_targets(logits, targets, axis)
     # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
     # logits neither overflow nor lose the small differences that make up the loss.
     m = logits.max(axis=axis, keepdims=True)
     if not np.isfinite(m).all():  # an all -inf row keeps shift 0 (as in logsumexp)
         m = np.where(np.isfinite(m), m, 0)
-    shifted = logits - m  # a fresh C-ordered array
+    shifted = np.subtract(logits, m, order="C")  # C order: its flat positions are known
     with np.errstate(divide="ignore"):
         lse = np.log(np.exp(shifted).sum(axis=axis))
     picked = shifted.reshape(-1)[_target_flat_index(shifted.shape, targets, axis)]
@@ -811,7 +849,10 @@ def _softmax_xent_accumulate(
     buf: np.ndarray, g: np.ndarray, logits: np.ndarray, targets: np.ndarray, axis: int
 ) -> None:
     # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)).
-    p = logits - logits.max(axis=axis, keepdims=True)
+    # C order whatever the layout of ``logits`` (a transposed view, batch first, ...): the
+    # flat positions of the targets below are C-order positions, and ``reshape(-1)`` of
+    # anything else would be a copy, so the subtraction would be lost.
+    p = np.subtract(logits, logits.max(axis=axis, keepdims=True), order="C")
     np.exp(p, out=p)
     p /= p.sum(axis=axis, keepdims=True)
     p *= np.expand_dims(g, axis)

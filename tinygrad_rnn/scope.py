@@ -8,11 +8,14 @@ drawing turns one on), so the cost when nobody draws is one list read per
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from tinygrad_rnn import autograd
 
+_T = TypeVar("_T")
 _STACK: list[str] = []
 _RECORDERS = [0]
 
@@ -27,39 +30,42 @@ def is_recording_scopes() -> bool:
     return _RECORDERS[0] > 0
 
 
-class _NoScope:
-    """What ``scope`` returns while nobody records: entering and leaving do nothing."""
+class _Scope:
+    """``with scope(name):`` (or ``@scope(name)`` on a function). Whether to record is decided
+    on entering, so a scope made before recording starts still counts; while nobody records,
+    entering and leaving cost one list read each (recurrent layers open one per step)."""
 
-    __slots__ = ()
+    __slots__ = ("name", "pushed")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pushed = False
 
     def __enter__(self) -> None:
-        return None
+        if _RECORDERS[0]:
+            _STACK.append(self.name)
+            self.pushed = True
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self.pushed:
+            _STACK.pop()
+            self.pushed = False
+
+    def __call__(self, func: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(func)
+        def in_scope(*args: Any, **kwargs: Any) -> _T:
+            with _Scope(self.name):
+                return func(*args, **kwargs)
+
+        return in_scope
 
 
-_NO_SCOPE = _NoScope()
-
-
-def scope(name: str) -> AbstractContextManager[None]:
+def scope(name: str) -> _Scope:
     """Label the ops recorded inside with ``name`` (nested scopes form a path).
 
-    Recurrent layers open one per time step, so when no recorder is active this returns
-    a shared do-nothing context manager instead of building a generator-based one.
+    Use as ``with scope("encoder"): ...`` or as a decorator, ``@scope("encoder")``.
     """
-    if not _RECORDERS[0]:
-        return _NO_SCOPE
-    return _named_scope(name)
-
-
-@contextmanager
-def _named_scope(name: str) -> Iterator[None]:
-    _STACK.append(name)
-    try:
-        yield
-    finally:
-        _STACK.pop()
+    return _Scope(name)
 
 
 @contextmanager

@@ -48,6 +48,8 @@ class Tensor:
         name: optional label used by error messages and graph drawings.
     """
 
+    # ``autograd.apply`` builds its results without ``__init__`` (the engine's fast path)
+    # and sets every slot itself: a new slot must be set there too.
     __slots__ = ("__weakref__", "_node", "data", "grad", "name", "requires_grad")
 
     # numpy must hand ``ndarray + Tensor`` back to Tensor.__radd__ instead of
