@@ -336,7 +336,10 @@ def _run(
                     raise _freed_error(node)
                 _propagate(node, t, g, grads, create_graph, anomaly_on, needed_or_none)
                 if not retain_graph:
-                    node.free()
+                    if type(node) is Node:  # what ``Node.free`` does, without the call
+                        node.inputs = node.arrays = None
+                    else:
+                        node.free()
         grads.release()
     finally:
         enabled[0] = saved_mode

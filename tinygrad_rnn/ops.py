@@ -80,7 +80,7 @@ def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
     )
-    out = np.sum(x, axis=axes, keepdims=True) if axes else x
+    out = x.sum(axis=axes, keepdims=True) if axes else x  # (the method skips np.sum's wrapper)
     return out.reshape(shape) if lead else out
 
 
@@ -279,8 +279,9 @@ def _linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -
 
 
 def _rows(a: Any) -> Any:
-    """``a (..., n)`` as a 2-D ``(rows, n)`` (a reshape op on Tensors)."""
-    return reshape(a, (math.prod(a.shape[:-1]), a.shape[-1]))
+    """``a (..., n)`` as a 2-D ``(rows, n)`` (a view of an array, the reshape op on a Tensor)."""
+    shape = (math.prod(a.shape[:-1]), a.shape[-1])
+    return a if a.shape == shape else a.reshape(shape)
 
 
 # ``x Wᵀ + b`` with PyTorch's weight layout ``(out_features, in_features)``, for any number
@@ -288,7 +289,7 @@ def _rows(a: Any) -> Any:
 linear = Primitive(
     "linear",
     _linear_forward,
-    lambda g, ans, x, w, b=None: reshape(_rows(g) @ w, x.shape),
+    lambda g, ans, x, w, b=None: (_rows(g) @ w).reshape(x.shape),
     lambda g, ans, x, w, b=None: _rows(g).T @ _rows(x),
     lambda g, ans, x, w, b=None: sum_to(g, b.shape),
     factors={1: lambda g, ans, x, w, b=None: (_rows(g), _rows(x))},

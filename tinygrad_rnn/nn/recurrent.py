@@ -47,7 +47,7 @@ from tinygrad_rnn.nn.module import (
     _torch_state,
     _uniform,
 )
-from tinygrad_rnn.scope import scope
+from tinygrad_rnn.scope import is_recording_scopes, scope
 from tinygrad_rnn.tensor import Tensor
 
 __all__ = ["GRU", "LSTM", "RNN", "unroll"]
@@ -198,10 +198,16 @@ class _RNNBase(Module):
         w_hh_t = w_hh.T  # transposed once, not once per step
         T = x.shape[0]
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
+        step, hidden = self._step, self._hidden
+        # Step scopes only while a graph drawing records them (one fewer object per step).
+        recording = is_recording_scopes()
         for t in reversed(range(T)) if reverse else range(T):
-            with scope(f"t={t}"):
-                state = self._step(gi_all, t, state, w_hh_t, b_hh)
-            hs[t] = self._hidden(state)
+            if recording:
+                with scope(f"t={t}"):
+                    state = step(gi_all, t, state, w_hh_t, b_hh)
+            else:
+                state = step(gi_all, t, state, w_hh_t, b_hh)
+            hs[t] = hidden(state)
         return hs, state
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
