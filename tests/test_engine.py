@@ -388,3 +388,54 @@ def test_an_array_a_rule_returns_is_never_written_into_when_something_else_holds
     (doubling(x) + doubling(x) + x * 3.0).sum().backward()
     np.testing.assert_array_equal(constant, np.ones(3))
     np.testing.assert_array_equal(x.grad.data, np.full(3, 5.0))  # type: ignore[union-attr]
+
+
+def test_an_intermediate_is_released_during_backward_once_it_has_been_processed() -> None:
+    """Backward frees as it goes: when the rule of an earlier op runs, the values of a later
+    intermediate (processed already, held by nobody else) must be gone, not kept until
+    the pass ends."""
+    seen: list[bool] = []
+    later: list[weakref.ref[np.ndarray]] = []
+
+    def rule(g: np.ndarray, ans: np.ndarray, x: np.ndarray) -> np.ndarray:
+        gc.collect()
+        seen.append(later[0]() is None)
+        return g * 2.0
+
+    first = Primitive("first", lambda x: 2.0 * x, rule)
+    x = Tensor(np.ones((50, 50)), requires_grad=True)
+    y = first(x)
+    z = y.tanh()  # tanh saves y's values (its input), not its own output z
+    later.append(weakref.ref(z.data))
+    loss = (z * 1.0).sum()
+    del z
+    loss.backward()
+    assert seen == [True]
+    want = 2.0 * (1.0 - np.tanh(2.0) ** 2)  # the chain rule by hand
+    np.testing.assert_allclose(x.grad.data, np.full((50, 50), want))  # type: ignore[union-attr]
+
+
+def test_a_pass_holds_at_most_its_budget_of_buffers_for_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Buffers held for reuse live until the pass ends; beyond the budget they are not held,
+    so a long pass does not keep every one of them. Gradients are the same either way."""
+    T, B, H = 6, 64, 128  # each buffer: 6 * 64 * 128 * 8 = 384 KiB, large enough to pool
+    per_buffer = T * B * H * 8
+    results = []
+    for budget in (0, per_buffer, 2 * per_buffer + 1, 10 * per_buffer):
+        monkeypatch.setattr(engine, "_POOL_BYTES_PER_PASS", budget)
+        engine._clear_pools()
+        ys = [Tensor(np.full((T, B, H), k + 1.0), requires_grad=True) for k in range(3)]
+        # Each product's gradient is a buffer filled row by row and consumed by mul's rule:
+        # it never leaves the engine, so every held one goes to the pool at the end.
+        products = [y * y for y in ys]
+        loss = sum((m[t] * float(t)).sum() for m in products for t in range(T))
+        loss.backward()  # type: ignore[union-attr]
+        held = sum(len(v) for v in engine._free_buffers().values())
+        assert held == min(3, budget // per_buffer)
+        results.append([y.grad.data.copy() for y in ys])  # type: ignore[union-attr]
+    want = [2 * (k + 1.0) * np.arange(T)[:, None, None] * np.ones((T, B, H)) for k in range(3)]
+    for got in results:
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)

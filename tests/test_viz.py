@@ -360,6 +360,20 @@ def test_show_grads_uses_leaf_grad_and_computes_intermediate_grads() -> None:
     assert "grad None" in m2.of_kind("leaf")[0].label
 
 
+def test_a_layers_released_projection_is_drawn_as_released_and_still_gets_its_gradient() -> None:
+    from tinygrad_rnn import nn
+
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(3, 2, dtype=np.float64, rng=rng)
+    out, _ = lstm(rng.standard_normal((3, 1, 3)))
+    m = viz.draw_graph(out.sum(), show_values=True, show_grads=True, grad_flow=True).model
+    released = [n for n in m.nodes if "values released" in n.label]
+    assert len(released) == 1  # the input projection
+    assert "(3, 1, 8) float64" in released[0].label  # its shape and dtype stay
+    assert "grad norm" in released[0].label  # computed by the rules, which need no values
+    assert "value min" not in released[0].label
+
+
 def test_edge_gradients_are_the_per_use_contributions() -> None:
     x = Tensor(_randn(3), requires_grad=True, name="x")
     y = Tensor(_randn(3, seed=1), requires_grad=True, name="y")

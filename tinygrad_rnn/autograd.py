@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn.tensor import Tensor
+from tinygrad_rnn.tensor import Tensor, _stand_in
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -67,6 +67,10 @@ class Primitive:
         fresh: the inputs whose rule, on arrays, always returns a new array that nothing
             else holds (a matrix product, not ``g`` passed through or a view of it). The
             engine may then add further gradients into that array in place.
+        shape_only: the inputs whose values no rule reads, only their shape and dtype
+            (a recurrent step's row of the input projection). The node saves a zero-byte
+            stand-in of the same shape and dtype for them instead of their values, so
+            saving the node does not keep those values alive.
     """
 
     __slots__ = (
@@ -76,6 +80,7 @@ class Primitive:
         "fresh",
         "name",
         "pre",
+        "shape_only",
         "vjp_all",
         "vjp_n",
         "vjps",
@@ -92,6 +97,7 @@ class Primitive:
         pre: Rule | None = None,
         vjp_all: Rule | None = None,
         fresh: tuple[int, ...] = (),
+        shape_only: tuple[int, ...] = (),
     ) -> None:
         if pre is not None and vjp_n is not None:
             raise ValueError(f"{name}: a variadic op (vjp_n) cannot have a pre rule")
@@ -106,6 +112,7 @@ class Primitive:
         self.vjp_n = vjp_n
         self.vjp_all = vjp_all
         self.fresh = tuple(fresh)
+        self.shape_only = tuple(shape_only)
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
@@ -332,6 +339,11 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         result._node = None
         return result
     result.requires_grad = True
+    if prim.shape_only:
+        for i in prim.shape_only:
+            a = arrays[i]
+            if type(a) is np.ndarray:
+                arrays[i] = _stand_in(a)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
         node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)

@@ -133,6 +133,7 @@ def _stacked_rows(arrays: list[np.ndarray], slot: int) -> np.ndarray:
 # by ``grad()`` (see ``_Grads.escaped``). Nothing else can hold one by then: the pending
 # gradients and factor lists it lived in are gone. At most ``_POOL_BYTES`` are kept.
 _POOLED_MIN_BYTES = 256 * 2**10
+_POOL_BYTES_PER_PASS = 16 * 2**20
 
 
 def _free_buffers() -> dict[tuple[int, str], list[np.ndarray]]:
@@ -184,13 +185,14 @@ class _Grads:
     new array.
     """
 
-    __slots__ = ("buffers", "create_graph", "factored", "owned", "pending")
+    __slots__ = ("buffers", "create_graph", "factored", "held", "owned", "pending")
 
     def __init__(self, create_graph: bool) -> None:
         self.pending: dict[int, Any] = {}
         self.owned: set[int] = set()
         # Pooled buffers handed out during this pass (flat owners), by id.
         self.buffers: dict[int, np.ndarray] = {}
+        self.held = 0  # their bytes
         # Products ``aᵀ b`` not yet multiplied out, and the bytes their factors hold.
         self.factored: dict[int, tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]] = {}
         self.create_graph = create_graph
@@ -237,8 +239,11 @@ class _Grads:
         prev = self.pending.get(key)
         if prev is None or key not in self.owned:
             buf, flat = _zeros(like.shape, like.dtype)
-            if flat is not None:
+            # Holding a buffer for the pool keeps it alive until the pass ends: only the
+            # first ``_POOL_BYTES_PER_PASS`` are held (the rest go as soon as they are used).
+            if flat is not None and self.held + flat.nbytes <= _POOL_BYTES_PER_PASS:
                 self.buffers[id(flat)] = flat
+                self.held += flat.nbytes
             if prev is not None:
                 buf += prev
             self.pending[key] = prev = buf
@@ -312,7 +317,12 @@ def _run(
     pending, factored, owned_keys = grads.pending, grads.factored, grads.owned
     try:
         with quiet:
-            for t in order:
+            for k in range(len(order)):
+                # Drop the order's reference as we go: once its consumers have run (they
+                # come earlier in the order) and it has been processed, nothing of this
+                # pass needs the tensor, so its values can go before the pass ends.
+                t = order[k]
+                order[k] = None  # type: ignore[call-overload]
                 key = id(t)
                 if key in factored:
                     g, owned = grads.pop(key)

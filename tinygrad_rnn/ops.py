@@ -684,6 +684,7 @@ recurrent_affine = Primitive(
     accumulate=_recurrent_affine_accumulate,
     pre=_recurrent_affine_pre,
     fresh=(1,),  # h's rule is a matrix product
+    shape_only=(0,),  # gi's rules place g in row t: a step does not keep the projection
 )
 
 

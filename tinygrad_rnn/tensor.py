@@ -30,6 +30,32 @@ def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
         raise TypeError(f"{where}: sizes and axes must be integers, got {shape!r:.80}") from None
 
 
+# Stand-ins for values no rule will read: arrays with the original's shape and dtype and
+# no memory of their own (one read-only zero seen through zero strides). Ops whose rules
+# read only an input's shape save one instead of the input (``Primitive(shape_only=...)``),
+# and the recurrent layers put one into their input projection once every step has read
+# its row, so that its memory can go before the backward pass. Cached per shape and dtype:
+# making one costs microseconds, an RNN step would make one per time step.
+_STAND_INS: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
+_MAX_STAND_INS = 4096
+
+
+def _stand_in(a: np.ndarray) -> np.ndarray:
+    """A zero-byte read-only array with ``a``'s shape and dtype (all zeros)."""
+    key = (a.shape, a.dtype)
+    s = _STAND_INS.get(key)
+    if s is None:
+        s = np.broadcast_to(np.zeros((), dtype=a.dtype), a.shape)
+        if len(_STAND_INS) < _MAX_STAND_INS:
+            _STAND_INS[key] = s
+    return s
+
+
+def _is_stand_in(a: Any) -> bool:
+    """True when ``a`` is a stand-in made by :func:`_stand_in` (its values are gone)."""
+    return isinstance(a, np.ndarray) and _STAND_INS.get((a.shape, a.dtype)) is a
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
@@ -140,7 +166,24 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """Return ``data`` itself (not a copy): the array shares memory with the tensor."""
+        if _is_stand_in(self.data):
+            raise RuntimeError(self._released_message("numpy"))
         return self.data
+
+    def _release_values(self) -> None:
+        """Drop the values of an intermediate that nothing will read again (private).
+
+        The tensor keeps its shape, dtype and place in the graph; ``data`` becomes a
+        zero-byte stand-in. Used by the recurrent layers for their input projection once
+        every step has read its row: no derivative rule reads it (only its shape).
+        """
+        self.data = _stand_in(self.data)
+
+    def _released_message(self, where: str) -> str:
+        return (
+            f"{where}: the values of this tensor (shape {self.shape}, op {self.op}) were "
+            "released after use to save memory; only its shape is kept in the graph"
+        )
 
     def item(self) -> float | int | bool:
         """Return the single element as a Python number (shape must have size 1)."""
@@ -175,6 +218,9 @@ class Tensor:
         return bool(self.data)
 
     def __repr__(self) -> str:
+        if _is_stand_in(self.data):
+            shape, dtype, op = self.shape, self.dtype, self.op
+            return f"Tensor(<values released>, shape={shape}, dtype={dtype}, op={op})"
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=50)
         extra = [f"dtype={self.dtype}"]
         if self._node is not None:

@@ -49,7 +49,7 @@ import numpy as np
 from tinygrad_rnn._grad_mode import no_grad
 from tinygrad_rnn.engine import grad as _engine_grad
 from tinygrad_rnn.scope import record_scopes
-from tinygrad_rnn.tensor import Tensor
+from tinygrad_rnn.tensor import Tensor, _is_stand_in
 
 __all__ = [
     "GraphDrawing",
@@ -1188,7 +1188,9 @@ class _Builder:
         if n.shape is not None:
             lines.append(_shape_text(n.shape, n.dtype))
         data = t.data if t is not None else self.const_arrays.get(n.id)
-        if show_values and data is not None and np.issubdtype(data.dtype, np.number):
+        if show_values and data is not None and _is_stand_in(data):
+            lines.append("values released")  # a layer's input projection, once read
+        elif show_values and data is not None and np.issubdtype(data.dtype, np.number):
             lines.append(_summary(data, "value"))
         if show_grads and n.kind != "const":
             if n.kind in ("param", "leaf") and t is not None:

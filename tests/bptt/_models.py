@@ -7,11 +7,14 @@ The gradient mappings here are transcribed from the spec (§1 and §4), independ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from tinygrad_rnn import nn
+from tinygrad_rnn.nn import recurrent
 
 # The documents' gate letters in PyTorch's row-block order i, f, g, o (spec §4: g is c̃).
 LSTM_GATE_BLOCKS = {"i": 0, "f": 1, "c": 2, "o": 3}
@@ -97,3 +100,19 @@ def lstm_layer_from_cell(cell: nn.LSTMCell) -> nn.LSTM:
     layer = nn.LSTM(cell.input_size, cell.hidden_size, dtype=np.float64)
     layer.load_state_dict({f"{k}_l0": v for k, v in cell.state_dict().items()})
     return layer
+
+
+@contextmanager
+def projection_chunks(steps: int, batch: int, width: int, itemsize: int = 8) -> Iterator[None]:
+    """Make the layers compute their input projection ``steps`` time steps at a time.
+
+    ``width`` is G·H (the projection's last axis). The layers hold one chunk of the
+    projection at a time; at the sizes of these tests they would do all steps at once, so
+    this is how the chunked path is checked against the closed form.
+    """
+    saved = recurrent._PROJECTION_CHUNK_BYTES
+    recurrent._PROJECTION_CHUNK_BYTES = steps * batch * width * itemsize
+    try:
+        yield
+    finally:
+        recurrent._PROJECTION_CHUNK_BYTES = saved

@@ -3,6 +3,7 @@ LSTM BPTT (softmax + cross-entropy) and seed 001's squared error on the hidden s
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from _models import (
     assert_grads_equal,
     lstm_grads_in_document_layout,
     lstm_layer_from_cell,
+    projection_chunks,
     rel_error,
 )
 from hypothesis import given
@@ -26,11 +28,18 @@ sizes = st.integers(1, 40)
 
 
 def _hidden_states(cell: nn.LSTMCell, path: str, x_t: tg.Tensor, h0: tg.Tensor, c0: tg.Tensor):
-    """All h_t stacked (T, B, H), through the cell step by step or through the layer."""
+    """All h_t stacked (T, B, H), through the cell step by step or through the layer.
+
+    ``layer_chunked``: the layer computes its input projection 1, 2 or 3 steps at a time
+    (what it does on long sequences), with a last chunk shorter than the others.
+    """
     if path == "cell":
         return cell, tg.stack([h for h, _ in nn.unroll(cell, x_t, (h0, c0))]), ""
     layer = lstm_layer_from_cell(cell)
-    out, _ = layer(x_t, (h0.reshape(1, *h0.shape), c0.reshape(1, *c0.shape)))
+    T, B, H = x_t.shape[0], x_t.shape[1], h0.shape[1]
+    chunked = path == "layer_chunked"
+    with projection_chunks(1 + T % 3, B, 4 * H) if chunked else contextlib.nullcontext():
+        out, _ = layer(x_t, (h0.reshape(1, *h0.shape), c0.reshape(1, *c0.shape)))
     return layer, out, "_l0"
 
 
@@ -44,7 +53,7 @@ def _inputs(seed: int, B: int, D: int, H: int, T: int):
     )
 
 
-@pytest.mark.parametrize("path", ["cell", "layer"])
+@pytest.mark.parametrize("path", ["cell", "layer", "layer_chunked"])
 @given(
     B=sizes,
     D=sizes,
@@ -74,7 +83,7 @@ def test_lstm_softmax_autograd_equals_closed_form(path, B, D, H, K, T, seed, mas
     assert_grads_equal(grads, ref.grads, TOL)
 
 
-@pytest.mark.parametrize("path", ["cell", "layer"])
+@pytest.mark.parametrize("path", ["cell", "layer", "layer_chunked"])
 @given(B=sizes, D=sizes, H=sizes, T=sizes, seed=st.integers(0, 2**32 - 1))
 def test_lstm_hidden_squared_error_equals_closed_form(path, B, D, H, T, seed) -> None:
     rng, xs, h0, c0 = _inputs(seed, B, D, H, T)

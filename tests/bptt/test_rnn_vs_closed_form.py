@@ -9,12 +9,14 @@ numpy, no autograd — to 1e-10 relative error in float64.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 import pytest
 from _models import (
     assert_grads_equal,
+    projection_chunks,
     rel_error,
     rnn_grads_in_document_layout,
     rnn_layer_from_cell,
@@ -71,7 +73,11 @@ def _run_autograd(params, xs, s0, targets, mask, output: str, path: str):
         hs = tg.stack(nn.unroll(cell, x_t, s0_t))
     else:
         module = rnn_layer_from_cell(cell)
-        hs, _ = module(x_t, s0_t.reshape(1, *s0.shape))
+        # layer_chunked: the input projection 1, 2 or 3 steps at a time (long sequences).
+        T, B, H = xs.shape[0], xs.shape[1], s0.shape[1]
+        chunked = path == "layer_chunked"
+        with projection_chunks(1 + T % 3, B, H) if chunked else contextlib.nullcontext():
+            hs, _ = module(x_t, s0_t.reshape(1, *s0.shape))
     loss = _autograd_loss(head(hs), targets, output, mask)
     loss.backward()
     suffix = "" if path == "cell" else "_l0"
@@ -82,7 +88,7 @@ def _run_autograd(params, xs, s0, targets, mask, output: str, path: str):
     return loss.item(), grads, bias_hh
 
 
-@pytest.mark.parametrize("path", ["cell", "layer"])
+@pytest.mark.parametrize("path", ["cell", "layer", "layer_chunked"])
 @pytest.mark.parametrize("output", ["softmax", "linear", "sigmoid"])
 @given(
     B=sizes,

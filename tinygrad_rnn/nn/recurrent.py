@@ -56,6 +56,19 @@ __all__ = ["GRU", "LSTM", "RNN", "unroll"]
 State = Any
 
 
+# The input projection is computed for this many bytes' worth of steps at a time (at least
+# one step): large enough that each chunk is one efficient matrix product (all T steps at
+# once for the sizes people train at), small enough that a long sequence never holds the
+# projection of every step at once, in the forward pass (one chunk) or in the backward
+# pass (one chunk's gradient).
+_PROJECTION_CHUNK_BYTES = 8 * 2**20
+
+
+def _projection_span(T: int, bytes_per_step: int) -> int:
+    """Steps per input-projection chunk for ``T`` steps of ``bytes_per_step`` each."""
+    return max(1, min(T, _PROJECTION_CHUNK_BYTES // max(1, bytes_per_step)))
+
+
 class _RNNBase(Module):
     """The machinery shared by :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
@@ -194,20 +207,28 @@ class _RNNBase(Module):
         reverse) and the final state (after the last step processed).
         """
         w_ih, w_hh, b_ih, b_hh = self._params(suffix)
-        gi_all = _input_projection(x, w_ih, self._projection_bias(b_ih, b_hh))  # (T, B, G·H)
+        bias = self._projection_bias(b_ih, b_hh)
         w_hh_t = w_hh.T  # transposed once, not once per step
-        T = x.shape[0]
+        T, B = x.shape[0], x.shape[1]
+        span = _projection_span(T, B * w_ih.shape[0] * x.dtype.itemsize)
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
         step, hidden = self._step, self._hidden
         # Step scopes only while a graph drawing records them (one fewer object per step).
         recording = is_recording_scopes()
-        for t in reversed(range(T)) if reverse else range(T):
-            if recording:
-                with scope(f"t={t}"):
-                    state = step(gi_all, t, state, w_hh_t, b_hh)
-            else:
-                state = step(gi_all, t, state, w_hh_t, b_hh)
-            hs[t] = hidden(state)
+        starts = range(0, T, span)
+        for t0 in reversed(starts) if reverse else starts:
+            t1 = min(t0 + span, T)
+            gi = _input_projection(x if t1 - t0 == T else x[t0:t1], w_ih, bias)  # (t1-t0, B, G·H)
+            for t in reversed(range(t0, t1)) if reverse else range(t0, t1):
+                if recording:
+                    with scope(f"t={t}"):
+                        state = step(gi, t - t0, state, w_hh_t, b_hh)
+                else:
+                    state = step(gi, t - t0, state, w_hh_t, b_hh)
+                hs[t] = hidden(state)
+            # Every step has read its row and no derivative rule reads the projection (a
+            # step saves only its shape): its memory can go now, not after backward.
+            gi._release_values()
         return hs, state
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:

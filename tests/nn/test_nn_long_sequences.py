@@ -1,0 +1,186 @@
+"""Long sequences: the layers compute their input projection a chunk of steps at a time
+and release each chunk's values once its steps have read them; memory of a long LSTM
+step stays within 1.3x of what the closed-form BPTT must keep.
+
+The closed-form comparison of the chunked path is in tests/bptt (``layer_chunked``);
+here: chunked == one chunk for every layer kind and layout, what a released projection
+looks like, and the memory bound itself (tracemalloc counts bytes, not seconds, so the
+bound is not timing-dependent).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import engine, nn
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.nn import recurrent
+from tinygrad_rnn.tensor import _is_stand_in
+
+
+@contextmanager
+def _chunk_bytes(nbytes: int) -> Iterator[None]:
+    saved = recurrent._PROJECTION_CHUNK_BYTES
+    recurrent._PROJECTION_CHUNK_BYTES = nbytes
+    try:
+        yield
+    finally:
+        recurrent._PROJECTION_CHUNK_BYTES = saved
+
+
+def _projections(out: tg.Tensor) -> list[tg.Tensor]:
+    """The tensors made by ``linear`` whose consumers are recurrent steps, in the graph."""
+    found, seen, stack = [], {id(out)}, [out]
+    while stack:
+        t = stack.pop()
+        node = t._node
+        if node is None or node.inputs is None:
+            continue
+        for k, p in enumerate(node.inputs):
+            if p is None or id(p) in seen:
+                continue
+            seen.add(id(p))
+            stack.append(p)
+            if node.prim.name == "recurrent_affine" and k == 0:
+                found.append(p)
+    return found
+
+
+def test_a_layer_projects_in_chunks_and_releases_each_one() -> None:
+    T, B, D, H = 7, 2, 3, 4
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(D, H, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, B, D))
+    with _chunk_bytes(3 * B * 4 * H * 8):  # 3 steps per chunk: 3 + 3 + 1
+        out, _ = lstm(x)
+    chunks = _projections(out)
+    assert sorted(c.shape for c in chunks) == [(1, B, 4 * H), (3, B, 4 * H), (3, B, 4 * H)]
+    for c in chunks:
+        assert c.op == "linear"
+        assert _is_stand_in(c.data) and not any(c.data.strides)  # no memory of its own
+        assert c.dtype == np.float64
+        with pytest.raises(RuntimeError, match=r"numpy: the values of this tensor .*released"):
+            c.numpy()
+        assert "values released" in repr(c)
+    # The steps saved stand-ins, not the chunk's values.
+    node = out._node
+    assert node is not None
+    first_step = node.inputs[0]._node.inputs[0]._node  # stack <- lstm_hidden <- lstm_cell
+    while first_step.prim.name != "recurrent_affine":
+        first_step = first_step.inputs[0]._node
+    assert _is_stand_in(first_step.arrays[0])
+
+
+def test_the_default_chunk_holds_every_step_at_training_sizes() -> None:
+    # Size M of the benchmarks (T=50, B=32, H=128): one projection, one matrix product.
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(65, 128, rng=rng)
+    out, _ = lstm(np.zeros((50, 32, 65), dtype=np.float32))
+    assert [c.shape for c in _projections(out)] == [(50, 32, 512)]
+    assert recurrent._projection_span(50, 32 * 512 * 4) == 50
+    assert recurrent._projection_span(1000, 32 * 512 * 4) == 128
+    assert recurrent._projection_span(5, 10**12) == 1  # a step larger than a chunk
+
+
+def _run(layer: Any, x: np.ndarray, chunk: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+    layer.zero_grad()
+    x_t = tg.Tensor(x, requires_grad=True)
+    if chunk is None:
+        out, _ = layer(x_t)
+    else:
+        with _chunk_bytes(chunk):
+            out, _ = layer(x_t)
+    weights = np.linspace(-1.0, 1.0, out.data.size).reshape(out.shape)
+    (out * weights).sum().backward()
+    grads = {name: p.grad.data for name, p in layer.named_parameters()}
+    grads["x"] = x_t.grad.data
+    return out.data, grads
+
+
+@given(
+    kind=st.sampled_from(["RNN", "LSTM", "GRU"]),
+    T=st.integers(1, 9),
+    B=st.integers(1, 3),
+    steps=st.integers(1, 4),
+    num_layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_chunked_projection_gives_what_one_projection_gives(
+    kind: str,
+    T: int,
+    B: int,
+    steps: int,
+    num_layers: int,
+    bidirectional: bool,
+    batch_first: bool,
+    seed: int,
+) -> None:
+    D, H = 3, 4
+    rng = np.random.default_rng(seed)
+    layer = getattr(nn, kind)(
+        D,
+        H,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=np.float64,
+        rng=rng,
+    )
+    x = rng.standard_normal((B, T, D) if batch_first else (T, B, D))
+    gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    out_one, grads_one = _run(layer, x, None)
+    out_chunked, grads_chunked = _run(layer, x, steps * B * gates * H * 8)
+    np.testing.assert_allclose(out_chunked, out_one, rtol=1e-12, atol=1e-14)
+    for name, g in grads_one.items():
+        np.testing.assert_allclose(grads_chunked[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def _closed_form_cache_bytes(T: int, B: int, D: int, H: int, itemsize: int) -> int:
+    # What the closed-form LSTM BPTT keeps per step and sequence (seed 004; the same
+    # accounting as benchmarks/memory.py): z_t = [h_{t-1}, x_t] (H + D), the four gates
+    # (4H), c_t, tanh(c_t) and h_t (3H).
+    return T * B * (H + D + 7 * H) * itemsize
+
+
+def test_a_long_lstm_step_peaks_within_1_3x_the_closed_form_cache() -> None:
+    # The issue's setting: T = 1,000, B = 32, H = 128, one-hot V = 65, Linear head,
+    # cross-entropy summed over time and batch, float32, forward + full backward.
+    T, B, H, V = 1000, 32, 128, 65
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(V, H, rng=rng)
+    head = nn.Linear(H, V, rng=rng)
+    xs = np.eye(V, dtype=np.float32)[rng.integers(0, V, (T, B))]
+    targets = rng.integers(0, V, (T, B))
+
+    def step() -> None:
+        out, _ = lstm(xs)
+        F.cross_entropy(head(out), targets, reduction="sum").backward()
+
+    step()  # numpy's and the engine's first-call allocations
+    for p in [*lstm.parameters(), *head.parameters()]:
+        p.grad = None
+    gc.collect()
+    engine._clear_pools()  # what the step needs is allocated, and counted, inside
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    cache = _closed_form_cache_bytes(T, B, V, H, 4)
+    assert math.isfinite(peak) and peak > 0.5 * cache  # the step really ran and was traced
+    assert peak <= 1.3 * cache, f"peak {peak / 2**20:.1f} MiB = {peak / cache:.2f}x the cache"
