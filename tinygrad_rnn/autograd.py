@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn.tensor import Tensor, _stand_in
+from tinygrad_rnn.tensor import _RELEASE_MIN_BYTES, Tensor, _stand_in
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -69,8 +69,8 @@ class Primitive:
             engine may then add further gradients into that array in place.
         shape_only: the inputs whose values no rule reads, only their shape and dtype
             (a recurrent step's row of the input projection). The node saves a zero-byte
-            stand-in of the same shape and dtype for them instead of their values, so
-            saving the node does not keep those values alive.
+            stand-in of the same shape and dtype for them instead of their values (when
+            they hold 64 KiB or more), so saving the node does not keep them alive.
     """
 
     __slots__ = (
@@ -342,7 +342,9 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     if prim.shape_only:
         for i in prim.shape_only:
             a = arrays[i]
-            if type(a) is np.ndarray:
+            # Small inputs are saved as they are: their memory is not worth the stand-in's
+            # time (an RNN of batch 1 would pay it on every step).
+            if type(a) is np.ndarray and a.nbytes >= _RELEASE_MIN_BYTES:
                 arrays[i] = _stand_in(a)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]

@@ -38,6 +38,8 @@ def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
 # making one costs microseconds, an RNN step would make one per time step.
 _STAND_INS: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
 _MAX_STAND_INS = 4096
+# Below this size values are kept even where a stand-in could replace them (see above).
+_RELEASE_MIN_BYTES = 64 * 2**10
 
 
 def _stand_in(a: np.ndarray) -> np.ndarray:
@@ -176,8 +178,11 @@ class Tensor:
         The tensor keeps its shape, dtype and place in the graph; ``data`` becomes a
         zero-byte stand-in. Used by the recurrent layers for their input projection once
         every step has read its row: no derivative rule reads it (only its shape).
+        Values under ``_RELEASE_MIN_BYTES`` are kept: their memory is not worth the time,
+        and small graphs, the ones people draw, keep every value to show.
         """
-        self.data = _stand_in(self.data)
+        if self.data.nbytes >= _RELEASE_MIN_BYTES:
+            self.data = _stand_in(self.data)
 
     def _released_message(self, where: str) -> str:
         return (

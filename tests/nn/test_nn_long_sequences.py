@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import engine, nn
+from tinygrad_rnn import autograd, engine, nn, tensor
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.nn import recurrent
 from tinygrad_rnn.tensor import _is_stand_in
@@ -57,12 +57,23 @@ def _projections(out: tg.Tensor) -> list[tg.Tensor]:
     return found
 
 
+@contextmanager
+def _release_from(nbytes: int) -> Iterator[None]:
+    """Release (and save as stand-ins) values from ``nbytes`` on; the default is 64 KiB."""
+    saved = tensor._RELEASE_MIN_BYTES
+    tensor._RELEASE_MIN_BYTES = autograd._RELEASE_MIN_BYTES = nbytes
+    try:
+        yield
+    finally:
+        tensor._RELEASE_MIN_BYTES = autograd._RELEASE_MIN_BYTES = saved
+
+
 def test_a_layer_projects_in_chunks_and_releases_each_one() -> None:
     T, B, D, H = 7, 2, 3, 4
     rng = np.random.default_rng(0)
     lstm = nn.LSTM(D, H, dtype=np.float64, rng=rng)
     x = rng.standard_normal((T, B, D))
-    with _chunk_bytes(3 * B * 4 * H * 8):  # 3 steps per chunk: 3 + 3 + 1
+    with _chunk_bytes(3 * B * 4 * H * 8), _release_from(0):  # 3 steps per chunk: 3 + 3 + 1
         out, _ = lstm(x)
     chunks = _projections(out)
     assert sorted(c.shape for c in chunks) == [(1, B, 4 * H), (3, B, 4 * H), (3, B, 4 * H)]
@@ -82,12 +93,26 @@ def test_a_layer_projects_in_chunks_and_releases_each_one() -> None:
     assert _is_stand_in(first_step.arrays[0])
 
 
+def test_small_projections_keep_their_values() -> None:
+    # Under 64 KiB releasing costs more time than the memory is worth, and small graphs are
+    # the ones people draw with their values.
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(3, 4, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((5, 2, 3))
+    out, _ = lstm(x)
+    (gi,) = _projections(out)
+    assert gi.data.nbytes < tensor._RELEASE_MIN_BYTES
+    w, b = lstm.weight_ih_l0.data, lstm.bias_ih_l0.data + lstm.bias_hh_l0.data
+    np.testing.assert_allclose(gi.numpy(), x @ w.T + b, rtol=1e-12)
+
+
 def test_the_default_chunk_holds_every_step_at_training_sizes() -> None:
     # Size M of the benchmarks (T=50, B=32, H=128): one projection, one matrix product.
     rng = np.random.default_rng(0)
     lstm = nn.LSTM(65, 128, rng=rng)
     out, _ = lstm(np.zeros((50, 32, 65), dtype=np.float32))
-    assert [c.shape for c in _projections(out)] == [(50, 32, 512)]
+    (gi,) = _projections(out)
+    assert gi.shape == (50, 32, 512) and _is_stand_in(gi.data)  # 3.3 MB: released
     assert recurrent._projection_span(50, 32 * 512 * 4) == 50
     assert recurrent._projection_span(1000, 32 * 512 * 4) == 128
     assert recurrent._projection_span(5, 10**12) == 1  # a step larger than a chunk
