@@ -32,10 +32,11 @@ notation): per time step and sequence it must keep
 
 That is ``B·(H + D + 7H)`` numbers per step, times T, times 4 bytes (float32). The softmax
 output needs ``B·V`` more per step (probabilities, or the logits to recompute them); both are
-printed. The ratio is our peak step memory over the cache. Anything above 1 is what an
-autodiff engine keeps beyond the minimum: every op's output is a separate array (the
-pre-activation sums, the split gates before and after their nonlinearity, the products of
-the cell update), plus the transient gradient buffers of the backward pass.
+printed. The ratio is our peak step memory over the cache. Anything above 1 is what the
+engine keeps beyond the minimum: the ``(T, B, H)`` stack of the outputs next to each
+``h_t``, the logits, one chunk of the input projection (forward) or of its gradient
+(backward), the scratch memory of the weight-gradient products, and the transient gradient
+buffers of the backward pass (docs/design.md, "Memory of long sequences").
 
 Usage::
 

@@ -31,11 +31,14 @@ def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
 
 
 # Stand-ins for values no rule will read: arrays with the original's shape and dtype and
-# no memory of their own (one read-only zero seen through zero strides). Ops whose rules
-# read only an input's shape save one instead of the input (``Primitive(shape_only=...)``),
-# and the recurrent layers put one into their input projection once every step has read
-# its row, so that its memory can go before the backward pass. Cached per shape and dtype:
-# making one costs microseconds, an RNN step would make one per time step.
+# no memory of their own (one read-only zero per dtype, seen through zero strides). Ops
+# whose rules read only an input's shape save one instead of the input
+# (``Primitive(shape_only=...)``), and the recurrent layers put one into their input
+# projection once every step has read its row, so that its memory can go before the
+# backward pass. Cached per shape and dtype (making one costs microseconds; an RNN makes
+# one per time step); a stand-in is recognised by its base, the dtype's zero, so clearing
+# the cache loses nothing.
+_ZEROS: dict[np.dtype[Any], np.ndarray] = {}
 _STAND_INS: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
 _MAX_STAND_INS = 4096
 # Below this size values are kept even where a stand-in could replace them (see above).
@@ -47,15 +50,20 @@ def _stand_in(a: np.ndarray) -> np.ndarray:
     key = (a.shape, a.dtype)
     s = _STAND_INS.get(key)
     if s is None:
-        s = np.broadcast_to(np.zeros((), dtype=a.dtype), a.shape)
-        if len(_STAND_INS) < _MAX_STAND_INS:
-            _STAND_INS[key] = s
+        zero = _ZEROS.get(a.dtype)
+        if zero is None:
+            zero = _ZEROS[a.dtype] = np.zeros((), dtype=a.dtype)
+            zero.flags.writeable = False
+        s = np.broadcast_to(zero, a.shape)
+        if len(_STAND_INS) >= _MAX_STAND_INS:
+            _STAND_INS.clear()
+        _STAND_INS[key] = s
     return s
 
 
 def _is_stand_in(a: Any) -> bool:
     """True when ``a`` is a stand-in made by :func:`_stand_in` (its values are gone)."""
-    return isinstance(a, np.ndarray) and _STAND_INS.get((a.shape, a.dtype)) is a
+    return isinstance(a, np.ndarray) and a.base is not None and a.base is _ZEROS.get(a.dtype)
 
 
 class Tensor:
@@ -199,6 +207,8 @@ class Tensor:
         return self.data.item()  # type: ignore[no-any-return,unused-ignore]
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        if _is_stand_in(self.data):
+            raise RuntimeError(self._released_message("np.asarray"))
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data

@@ -93,6 +93,21 @@ def test_a_layer_projects_in_chunks_and_releases_each_one() -> None:
     assert _is_stand_in(first_step.arrays[0])
 
 
+def test_a_released_tensor_says_so_even_after_the_stand_in_cache_was_cleared() -> None:
+    rng = np.random.default_rng(0)
+    lstm = nn.LSTM(3, 4, dtype=np.float64, rng=rng)
+    with _release_from(0):
+        out, _ = lstm(rng.standard_normal((5, 2, 3)))
+    (gi,) = _projections(out)
+    tensor._STAND_INS.clear()  # the cache is bounded: recognition must not depend on it
+    assert _is_stand_in(gi.data)
+    with pytest.raises(RuntimeError, match=r"np.asarray: the values of this tensor"):
+        np.asarray(gi)
+    # An array of zeros of the same shape made elsewhere is not a stand-in.
+    assert not _is_stand_in(np.broadcast_to(np.zeros(()), gi.shape))
+    assert not _is_stand_in(np.zeros(gi.shape))
+
+
 def test_small_projections_keep_their_values() -> None:
     # Under 64 KiB releasing costs more time than the memory is worth, and small graphs are
     # the ones people draw with their values.
