@@ -363,11 +363,10 @@ def test_show_grads_uses_leaf_grad_and_computes_intermediate_grads() -> None:
 def test_a_layers_released_projection_is_drawn_as_released_and_still_gets_its_gradient(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tinygrad_rnn import autograd, nn, tensor
+    from tinygrad_rnn import nn, tensor
 
     # Layers release projections of 64 KiB or more; this small one too, for the test.
     monkeypatch.setattr(tensor, "_RELEASE_MIN_BYTES", 0)
-    monkeypatch.setattr(autograd, "_RELEASE_MIN_BYTES", 0)
     rng = np.random.default_rng(0)
     lstm = nn.LSTM(3, 2, dtype=np.float64, rng=rng)
     out, _ = lstm(rng.standard_normal((3, 1, 3)))

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn.tensor import _RELEASE_MIN_BYTES, Tensor, _stand_in
+from tinygrad_rnn import tensor as _tensor
+from tinygrad_rnn.tensor import Tensor, _stand_in
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -344,7 +345,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
             a = arrays[i]
             # Small inputs are saved as they are: their memory is not worth the stand-in's
             # time (an RNN of batch 1 would pay it on every step).
-            if type(a) is np.ndarray and a.nbytes >= _RELEASE_MIN_BYTES:
+            if type(a) is np.ndarray and a.nbytes >= _tensor._RELEASE_MIN_BYTES:
                 arrays[i] = _stand_in(a)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]

@@ -255,7 +255,8 @@ class _Grads:
         base = g
         while isinstance(base, np.ndarray) and base.base is not None:
             base = base.base
-        self.buffers.pop(id(base), None)
+        if self.buffers.pop(id(base), None) is not None:
+            self.held -= base.nbytes  # no longer held for the pool: free budget again
 
     def release(self) -> None:
         """The pass is over: its pooled buffers that did not escape go back to the pool."""

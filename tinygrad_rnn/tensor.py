@@ -8,6 +8,7 @@ the same thing.
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
@@ -31,39 +32,40 @@ def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
 
 
 # Stand-ins for values no rule will read: arrays with the original's shape and dtype and
-# no memory of their own (one read-only zero per dtype, seen through zero strides). Ops
-# whose rules read only an input's shape save one instead of the input
+# no memory of their own (one read-only NaN per dtype, seen through zero strides; zero for
+# integer dtypes). Ops whose rules read only an input's shape save one instead of the input
 # (``Primitive(shape_only=...)``), and the recurrent layers put one into their input
 # projection once every step has read its row, so that its memory can go before the
-# backward pass. Cached per shape and dtype (making one costs microseconds; an RNN makes
-# one per time step); a stand-in is recognised by its base, the dtype's zero, so clearing
-# the cache loses nothing.
-_ZEROS: dict[np.dtype[Any], np.ndarray] = {}
-_STAND_INS: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
-_MAX_STAND_INS = 4096
+# backward pass. NaN, not zero: anything that computes with a released value gets NaN,
+# not a plausible number. A stand-in is recognised by its base, the dtype's NaN.
+_FILLS: dict[np.dtype[Any], np.ndarray] = {}
+# The last original and its stand-in: an RNN's steps all save the same projection, and a
+# stand-in costs microseconds to make. Keyed by a weak reference, so it never keeps the
+# original alive, and one stand-in per original (graph drawings tell them apart by id).
+_LAST: list[Any] = [None, None]
 # Below this size values are kept even where a stand-in could replace them (see above).
 _RELEASE_MIN_BYTES = 64 * 2**10
 
 
 def _stand_in(a: np.ndarray) -> np.ndarray:
-    """A zero-byte read-only array with ``a``'s shape and dtype (all zeros)."""
-    key = (a.shape, a.dtype)
-    s = _STAND_INS.get(key)
-    if s is None:
-        zero = _ZEROS.get(a.dtype)
-        if zero is None:
-            zero = _ZEROS[a.dtype] = np.zeros((), dtype=a.dtype)
-            zero.flags.writeable = False
-        s = np.broadcast_to(zero, a.shape)
-        if len(_STAND_INS) >= _MAX_STAND_INS:
-            _STAND_INS.clear()
-        _STAND_INS[key] = s
+    """A zero-byte read-only array with ``a``'s shape and dtype (all NaN, or 0 for integers)."""
+    ref, s = _LAST
+    if ref is not None and ref() is a:
+        return s
+    fill = _FILLS.get(a.dtype)
+    if fill is None:
+        value = np.nan if a.dtype.kind in "fc" else 0
+        made = np.full((), value, dtype=a.dtype)
+        made.flags.writeable = False
+        fill = _FILLS.setdefault(a.dtype, made)  # one per dtype, also with threads
+    s = np.broadcast_to(fill, a.shape)
+    _LAST[:] = [weakref.ref(a), s]
     return s
 
 
 def _is_stand_in(a: Any) -> bool:
     """True when ``a`` is a stand-in made by :func:`_stand_in` (its values are gone)."""
-    return isinstance(a, np.ndarray) and a.base is not None and a.base is _ZEROS.get(a.dtype)
+    return isinstance(a, np.ndarray) and a.base is not None and a.base is _FILLS.get(a.dtype)
 
 
 class Tensor:
@@ -106,6 +108,8 @@ class Tensor:
         name: str | None = None,
     ) -> None:
         if isinstance(data, Tensor):
+            if _is_stand_in(data.data):
+                raise RuntimeError(data._released_message("Tensor"))
             data = data.data
         try:
             array = np.array(data, dtype=dtype, copy=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_rnn import nn
+from tinygrad_rnn import nn, tensor
 from tinygrad_rnn.nn import recurrent
 
 # The documents' gate letters in PyTorch's row-block order i, f, g, o (spec §4: g is c̃).
@@ -104,15 +104,18 @@ def lstm_layer_from_cell(cell: nn.LSTMCell) -> nn.LSTM:
 
 @contextmanager
 def projection_chunks(steps: int, batch: int, width: int, itemsize: int = 8) -> Iterator[None]:
-    """Make the layers compute their input projection ``steps`` time steps at a time.
+    """Make the layers compute their input projection ``steps`` time steps at a time and
+    release each chunk's values once its steps have read it, whatever its size.
 
-    ``width`` is G·H (the projection's last axis). The layers hold one chunk of the
-    projection at a time; at the sizes of these tests they would do all steps at once, so
-    this is how the chunked path is checked against the closed form.
+    ``width`` is G·H (the projection's last axis). The layers do this for long sequences
+    (8 MiB chunks, released from 64 KiB on); at the sizes of these tests they would do all
+    steps at once and keep the values, so this is how that path is checked against the
+    closed form.
     """
-    saved = recurrent._PROJECTION_CHUNK_BYTES
+    saved = recurrent._PROJECTION_CHUNK_BYTES, tensor._RELEASE_MIN_BYTES
     recurrent._PROJECTION_CHUNK_BYTES = steps * batch * width * itemsize
+    tensor._RELEASE_MIN_BYTES = 0
     try:
         yield
     finally:
-        recurrent._PROJECTION_CHUNK_BYTES = saved
+        recurrent._PROJECTION_CHUNK_BYTES, tensor._RELEASE_MIN_BYTES = saved

@@ -31,7 +31,8 @@ def _hidden_states(cell: nn.LSTMCell, path: str, x_t: tg.Tensor, h0: tg.Tensor, 
     """All h_t stacked (T, B, H), through the cell step by step or through the layer.
 
     ``layer_chunked``: the layer computes its input projection 1, 2 or 3 steps at a time
-    (what it does on long sequences), with a last chunk shorter than the others.
+    and releases each chunk after use (what it does on long sequences); the last chunk may
+    be shorter than the others.
     """
     if path == "cell":
         return cell, tg.stack([h for h, _ in nn.unroll(cell, x_t, (h0, c0))]), ""

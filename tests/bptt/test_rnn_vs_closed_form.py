@@ -73,7 +73,8 @@ def _run_autograd(params, xs, s0, targets, mask, output: str, path: str):
         hs = tg.stack(nn.unroll(cell, x_t, s0_t))
     else:
         module = rnn_layer_from_cell(cell)
-        # layer_chunked: the input projection 1, 2 or 3 steps at a time (long sequences).
+        # layer_chunked: the input projection 1, 2 or 3 steps at a time, each chunk released
+        # after use (what long sequences do).
         T, B, H = xs.shape[0], xs.shape[1], s0.shape[1]
         chunked = path == "layer_chunked"
         with projection_chunks(1 + T % 3, B, H) if chunked else contextlib.nullcontext():

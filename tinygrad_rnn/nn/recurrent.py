@@ -78,6 +78,10 @@ class _RNNBase(Module):
     """
 
     _gates = 1
+    # Whether ``_step`` reads its row of the projection inside ``recurrent_affine`` (which
+    # keeps only its shape), so the projection's values can be released after the steps.
+    # GRU's step slices the row (a view that keeps the whole projection alive) instead.
+    _steps_read_rows = True
 
     def __init__(
         self,
@@ -226,9 +230,10 @@ class _RNNBase(Module):
                 else:
                     state = step(gi, t - t0, state, w_hh_t, b_hh)
                 hs[t] = hidden(state)
-            # Every step has read its row and no derivative rule reads the projection (a
-            # step saves only its shape): its memory can go now, not after backward.
-            gi._release_values()
+            if self._steps_read_rows:
+                # Every step has read its row and no derivative rule reads the projection
+                # (a step saves only its shape): its memory can go now, not after backward.
+                gi._release_values()
         return hs, state
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
@@ -475,6 +480,7 @@ class GRU(_RNNBase):
     """
 
     _gates = 3
+    _steps_read_rows = False
 
     def __init__(
         self,
