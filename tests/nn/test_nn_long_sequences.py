@@ -29,42 +29,47 @@ from tinygrad_rnn.tensor import _is_stand_in
 
 
 @contextmanager
-def _chunk_bytes(nbytes: int) -> Iterator[None]:
-    saved = recurrent._PROJECTION_CHUNK_BYTES
-    recurrent._PROJECTION_CHUNK_BYTES = nbytes
+def _setting(module: Any, name: str, value: int) -> Iterator[None]:
+    saved = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        recurrent._PROJECTION_CHUNK_BYTES = saved
+        setattr(module, name, saved)
+
+
+def _chunk_bytes(nbytes: int) -> Any:
+    """Input projections of ``nbytes`` worth of steps at a time (default 8 MiB)."""
+    return _setting(recurrent, "_PROJECTION_CHUNK_BYTES", nbytes)
+
+
+def _release_from(nbytes: int) -> Any:
+    """Release (and save as stand-ins) values from ``nbytes`` on (default 64 KiB)."""
+    return _setting(tensor, "_RELEASE_MIN_BYTES", nbytes)
+
+
+def _graph(out: tg.Tensor) -> Iterator[tg.Tensor]:
+    """Every tensor made by a recorded op in the graph behind ``out`` (once each)."""
+    seen, stack = {id(out)}, [out]
+    while stack:
+        t = stack.pop()
+        if t._node is None or t._node.inputs is None:
+            continue
+        yield t
+        for p in t._node.inputs:
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
 
 
 def _projections(out: tg.Tensor) -> list[tg.Tensor]:
-    """The tensors made by ``linear`` whose consumers are recurrent steps, in the graph."""
-    found, seen, stack = [], {id(out)}, [out]
-    while stack:
-        t = stack.pop()
-        node = t._node
-        if node is None or node.inputs is None:
-            continue
-        for k, p in enumerate(node.inputs):
-            if p is None or id(p) in seen:
-                continue
-            seen.add(id(p))
-            stack.append(p)
-            if node.prim.name == "recurrent_affine" and k == 0:
-                found.append(p)
-    return found
-
-
-@contextmanager
-def _release_from(nbytes: int) -> Iterator[None]:
-    """Release (and save as stand-ins) values from ``nbytes`` on; the default is 64 KiB."""
-    saved = tensor._RELEASE_MIN_BYTES
-    tensor._RELEASE_MIN_BYTES = nbytes
-    try:
-        yield
-    finally:
-        tensor._RELEASE_MIN_BYTES = saved
+    """The input projections the recurrent steps behind ``out`` read their rows from."""
+    found: dict[int, tg.Tensor] = {}
+    for t in _graph(out):
+        if t.op == "recurrent_affine":
+            gi = t._node.inputs[0]  # type: ignore[union-attr,index]
+            found[id(gi)] = gi
+    return list(found.values())
 
 
 def test_a_layer_projects_in_chunks_and_releases_each_one() -> None:
@@ -111,20 +116,6 @@ def test_a_released_tensor_refuses_to_be_read_and_computes_nan_not_zeros() -> No
     assert not _is_stand_in(np.zeros(gi.shape))
 
 
-def _made_by(out: tg.Tensor, op: str) -> list[tg.Tensor]:
-    """Every tensor made by ``op`` in the graph behind ``out``."""
-    found, seen, stack = [], set(), [out]
-    while stack:
-        t = stack.pop()
-        if t._node is None or t._node.inputs is None or id(t) in seen:
-            continue
-        seen.add(id(t))
-        if t.op == op:
-            found.append(t)
-        stack.extend(p for p in t._node.inputs if p is not None)
-    return found
-
-
 def test_a_gru_keeps_its_projection() -> None:
     # The GRU's step slices its row (a view, which keeps the whole projection alive), so
     # releasing would free nothing and only hide the values: it does not release.
@@ -133,7 +124,7 @@ def test_a_gru_keeps_its_projection() -> None:
     x = rng.standard_normal((5, 2, 3))
     with _release_from(0):
         out, _ = gru(x)
-    (gi,) = [t for t in _made_by(out, "linear") if t.shape == (5, 2, 12)]
+    (gi,) = [t for t in _graph(out) if t.op == "linear" and t.shape == (5, 2, 12)]
     assert not _is_stand_in(gi.data)
     want = x @ gru.weight_ih_l0.data.T + gru.bias_ih_l0.data
     np.testing.assert_allclose(gi.numpy(), want, rtol=1e-12)
