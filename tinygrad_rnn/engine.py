@@ -218,17 +218,25 @@ class _Grads:
             rhs = _stacked_rows([b for _, b in terms], 1)
             product = lhs.T @ rhs
         terms.clear()
-        self.add(key, product)
-        self.owned.add(key)  # ``product`` (or the sum it went into) is the engine's own
+        self.add(key, product, fresh=True)
 
-    def add(self, key: int, g: Any) -> None:
+    def add(self, key: int, g: Any, fresh: bool = False) -> None:
+        """Add ``g`` to the gradient of ``key``; ``fresh``: ``g`` is a new array of the engine's
+        own (a product it made, or a rule's declared ``Primitive.fresh`` result), which may
+        then be updated in place and may take another gradient in place."""
         prev = self.pending.get(key)
         if prev is None:
             self.pending[key] = g
+            if fresh:
+                self.owned.add(key)
         elif self.create_graph:
             self.pending[key] = prev + g
         elif key in self.owned and prev.shape == np.shape(g):
             prev += g
+        elif fresh and type(prev) is np.ndarray and prev.shape == g.shape and prev.dtype == g.dtype:
+            g += prev  # into the new array: the earlier one may be shared
+            self.pending[key] = g
+            self.owned.add(key)
         else:
             total = prev + g
             self.pending[key] = total if type(total) is np.ndarray else np.asarray(total)
@@ -423,23 +431,12 @@ def _propagate(
             # from the output and one from step t + 1) is added into it in place instead of
             # into a new array. (Not under anomaly mode, which checks each rule's result.)
             fresh = i in fresh_rules and type(gi) is np.ndarray and not anomaly_on
-            prev = pending.get(key)
-            if prev is None:
+            if key in pending:
+                grads.add(key, gi, fresh)
+            else:  # the common case, without the call: the first gradient of a tensor
                 pending[key] = gi
                 if fresh:
                     owned_keys.add(key)
-            elif (
-                fresh
-                and key not in owned_keys
-                and type(prev) is np.ndarray
-                and prev.shape == gi.shape
-                and prev.dtype == gi.dtype
-            ):
-                gi += prev
-                pending[key] = gi
-                owned_keys.add(key)
-            else:
-                grads.add(key, gi)
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
 
