@@ -787,15 +787,20 @@ PRIM_CASES: list[PrimCase] = [
 ]
 
 
+def _each_case(cases: list[PrimCase]) -> Any:
+    """Parametrize a test over ``cases`` as ``pc``, with ids "op-index"."""
+    return pytest.mark.parametrize(
+        "pc", cases, ids=[f"{c.prim.name}-{k}" for k, c in enumerate(cases)]
+    )
+
+
 def test_every_primitive_has_a_path_agreement_case() -> None:
     prims = {v.name for v in vars(ops).values() if isinstance(v, Primitive)}
     assert prims == {c.prim.name for c in PRIM_CASES}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(
-    "pc", PRIM_CASES, ids=[f"{c.prim.name}-{k}" for k, c in enumerate(PRIM_CASES)]
-)
+@_each_case(PRIM_CASES)
 @settings(max_examples=15)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_rule_on_arrays_equals_rule_on_tensors(
@@ -821,9 +826,7 @@ def test_rule_on_arrays_equals_rule_on_tensors(
 ACCUMULATING = [c for c in PRIM_CASES if getattr(c.prim, "accumulate", None) is not None]
 
 
-@pytest.mark.parametrize(
-    "pc", ACCUMULATING, ids=[f"{c.prim.name}-{k}" for k, c in enumerate(ACCUMULATING)]
-)
+@_each_case(ACCUMULATING)
 @settings(max_examples=15)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_in_place_rule_adds_what_the_rule_returns(
@@ -847,9 +850,7 @@ def test_in_place_rule_adds_what_the_rule_returns(
 ALL_AT_ONCE = [c for c in PRIM_CASES if getattr(c.prim, "vjp_all", None) is not None]
 
 
-@pytest.mark.parametrize(
-    "pc", ALL_AT_ONCE, ids=[f"{c.prim.name}-{k}" for k, c in enumerate(ALL_AT_ONCE)]
-)
+@_each_case(ALL_AT_ONCE)
 @settings(max_examples=15)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_all_at_once_rule_gives_what_each_rule_gives(
