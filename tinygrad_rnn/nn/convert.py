@@ -36,7 +36,13 @@ import numpy.typing as npt
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell, _Cell
 from tinygrad_rnn.nn.layers import Embedding, Linear
 from tinygrad_rnn.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from tinygrad_rnn.nn.module import Module, StateDictError, _to_numpy
+from tinygrad_rnn.nn.module import (
+    _FROM_TORCH,
+    Module,
+    StateDictError,
+    _to_numpy,
+    module_from_torch,
+)
 from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, _RNNBase
 
 __all__ = [
@@ -452,32 +458,19 @@ def load_torch_state_dict(module: Module, state_dict: dict[str, Any], strict: bo
     module.load_state_dict({k: _to_numpy(v, k) for k, v in state_dict.items()}, strict=strict)
 
 
-_FROM_TORCH: dict[str, type[Module]] = {
-    "Linear": Linear,
-    "Embedding": Embedding,
-    "RNNCell": RNNCell,
-    "LSTMCell": LSTMCell,
-    "GRUCell": GRUCell,
-    "RNN": RNN,
-    "LSTM": LSTM,
-    "GRU": GRU,
-    "CrossEntropyLoss": CrossEntropyLoss,
-    "MSELoss": MSELoss,
-    "BCEWithLogitsLoss": BCEWithLogitsLoss,
-}
-
-
-def module_from_torch(torch_module: Any) -> Module:
-    """Our counterpart of a torch Linear, Embedding, cell, RNN/LSTM/GRU, loss or Sequential."""
-    name = type(torch_module).__name__
-    if name == "Sequential":
-        from tinygrad_rnn.nn.module import Sequential
-
-        return Sequential.from_torch(torch_module)
-    cls = _FROM_TORCH.get(name)
-    if cls is None:
-        raise TypeError(
-            f"module_from_torch: no counterpart for torch.nn.{name}; "
-            f"supported: {sorted([*_FROM_TORCH, 'Sequential'])}"
-        )
-    return cls.from_torch(torch_module)
+# The counterparts module_from_torch (in .module) looks up by torch.nn class name.
+_FROM_TORCH.update(
+    {
+        "Linear": Linear,
+        "Embedding": Embedding,
+        "RNNCell": RNNCell,
+        "LSTMCell": LSTMCell,
+        "GRUCell": GRUCell,
+        "RNN": RNN,
+        "LSTM": LSTM,
+        "GRU": GRU,
+        "CrossEntropyLoss": CrossEntropyLoss,
+        "MSELoss": MSELoss,
+        "BCEWithLogitsLoss": BCEWithLogitsLoss,
+    }
+)

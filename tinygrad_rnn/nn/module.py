@@ -327,9 +327,27 @@ class Sequential(Module):
     @classmethod
     def from_torch(cls, torch_module: Any) -> Sequential:
         """Convert a ``torch.nn.Sequential`` whose children all have a counterpart here."""
-        from tinygrad_rnn.nn.convert import module_from_torch
-
         return cls(*(module_from_torch(m) for m in torch_module.children()))
+
+
+# torch.nn class name -> our counterpart, for module_from_torch. The counterparts live in
+# modules that import this one, so tinygrad_rnn.nn.convert enters them (it is imported with
+# tinygrad_rnn.nn); this module imports none of them.
+_FROM_TORCH: dict[str, type[Module]] = {}
+
+
+def module_from_torch(torch_module: Any) -> Module:
+    """Our counterpart of a torch Linear, Embedding, cell, RNN/LSTM/GRU, loss or Sequential."""
+    name = type(torch_module).__name__
+    if name == "Sequential":
+        return Sequential.from_torch(torch_module)
+    cls = _FROM_TORCH.get(name)
+    if cls is None:
+        raise TypeError(
+            f"module_from_torch: no counterpart for torch.nn.{name}; "
+            f"supported: {sorted([*_FROM_TORCH, 'Sequential'])}"
+        )
+    return cls.from_torch(torch_module)
 
 
 def _positive(value: Any, name: str, where: str) -> int:
