@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import tasks, training
+from tinygrad_rnn import cli, tasks, training
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HAS_DOT = shutil.which("dot") is not None
@@ -324,6 +324,16 @@ def test_graph_writes_svg_and_png(tmp_path: Path) -> None:
                 "--out", tmp_path / "gru")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "gru.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_graph_takes_o_as_short_for_out(tmp_path: Path) -> None:
+    assert cli._parser().parse_args(["graph", "-o", "g.svg"]).out == Path("g.svg")
+    if not HAS_DOT:
+        pytest.skip("Graphviz's dot is not installed")
+    proc = _run("graph", "--cell", "rnn", "-T", "2", "-o", tmp_path / "short.svg")
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {tmp_path / 'short.svg'}" in proc.stdout
+    assert ET.parse(tmp_path / "short.svg").getroot().tag.endswith("svg")
 
 
 def test_graph_without_dot_writes_the_source(tmp_path: Path) -> None:

@@ -541,7 +541,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=["full", "collapsed", "gradflow"], default="full", help="[full]"
     )
     graph.add_argument("--format", choices=_FORMATS, help="[from --out, else svg]")
-    graph.add_argument("--out", type=Path, help="file [graph-<cell>-T<T>-<mode>.<format>]")
+    graph.add_argument("-o", "--out", type=Path, help="file [graph-<cell>-T<T>-<mode>.<format>]")
     graph.add_argument("--seed", type=_int, default=0, help="seed for weights and data [0]")
     graph.set_defaults(func=_cmd_graph)
 
