@@ -195,32 +195,6 @@ def _linear_case(draw: Any) -> Case:
     return Case(tuple(draw(float_arrays(sh)) for sh in shs))
 
 
-@st.composite
-def _step_case(draw: Any) -> Case:
-    """``recurrent_affine(gi, h, w, t, activation)``: all steps' gi (t an int) or one step's."""
-    B, K, G, H = (draw(st.integers(1, 3)) for _ in range(4))
-    activation = draw(st.sampled_from(["tanh", "relu", "lstm"]))
-    width = 4 * H if activation == "lstm" else G * H
-    T = draw(st.integers(1, 3))
-    t = draw(st.none() | st.integers(-T, T - 1))
-    gi_shape = (B, width) if t is None else (T, B, width)
-    # relu has a kink at 0 (its pre-activation): values kept away from it by the domain
-    domain = {"min_value": 0.2, "max_value": 2.0} if activation == "relu" else {}
-    arrays = tuple(draw(float_arrays(shape, **domain)) for shape in (gi_shape, (B, K), (K, width)))
-    return Case(arrays, {"t": t, "activation": activation})
-
-
-@st.composite
-def _gate_shapes(draw: Any, with_state: bool) -> tuple[tuple[int, ...], ...]:
-    """LSTM gates ``(..., 4H)`` and (``with_state``) a cell state broadcasting to ``(..., H)``."""
-    lead = draw(shapes(min_dims=0, max_dims=2, max_side=3))
-    H = draw(st.integers(1, 3))
-    if not with_state:
-        return ((*lead, 4 * H),)
-    c_lead = draw(st.sampled_from([lead, lead[1:], tuple(1 for _ in lead)]))
-    return (*lead, 4 * H), (*c_lead, H)
-
-
 # -- shape ops
 def _reshape_params(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[str, Any]]:
     s = shs[0]
@@ -404,16 +378,13 @@ SPECS: list[OpSpec] = [
     OpSpec("matmul[fn]", tg.matmul, _case(_matmul_shapes("batched")), ("matmul",)),
     OpSpec("addmm", ops.addmm, _case(_addmm_shapes()), ("addmm",)),
     OpSpec("linear", ops.linear, _linear_case(), ("linear",)),
-    # fused LSTM ops; gates drawn past -2, where the sigmoid switches to its tail form
+    # values drawn past -2, where the sigmoid switches to its tail form
     OpSpec(
-        "lstm_gates",
-        ops.lstm_gates,
-        _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}]),
-        ("lstm_gates",),
+        "sigmoid[tail]",
+        lambda x: x.sigmoid(),
+        _case(one(), [{"min_value": -8.0, "max_value": 8.0}]),
+        ("sigmoid",),
     ),
-    OpSpec("lstm_cell", ops.lstm_cell, _case(_gate_shapes(True)), ("lstm_cell",)),
-    OpSpec("recurrent_affine", ops.recurrent_affine, _step_case(), ("recurrent_affine",)),
-    OpSpec("lstm_hidden", ops.lstm_hidden, _case(_gate_shapes(True)), ("lstm_hidden",)),
     # reductions
     *_reduction_specs(),
     OpSpec(
@@ -549,8 +520,7 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
-    *"addmm linear lstm_gates lstm_cell lstm_hidden softmax_cross_entropy".split(),
-    "recurrent_affine",
+    *"addmm linear softmax_cross_entropy".split(),
 }
 
 
@@ -755,10 +725,7 @@ PRIM_CASES: list[PrimCase] = [
     *(PrimCase(ops.matmul, _case(_matmul_shapes(k))) for k in MATMUL_KINDS),
     PrimCase(ops.addmm, _case(_addmm_shapes())),
     PrimCase(ops.linear, _linear_case()),
-    PrimCase(ops.lstm_gates, _case(_gate_shapes(False), [{"min_value": -8.0, "max_value": 8.0}])),
-    PrimCase(ops.lstm_cell, _case(_gate_shapes(True))),
-    PrimCase(ops.recurrent_affine, _step_case()),
-    PrimCase(ops.lstm_hidden, _case(_gate_shapes(True))),
+    PrimCase(ops.sigmoid, _case(one(), [{"min_value": -8.0, "max_value": 8.0}])),
     PrimCase(ops.softmax_cross_entropy, _case(one(1), [{}], _xent_params)),
     PrimCase(ops.exp, _case(one())),
     PrimCase(ops.log, _case(one(), [POSITIVE])),
@@ -840,9 +807,7 @@ def test_in_place_rule_adds_what_the_rule_returns(
     g = np.asarray(rng.standard_normal(np.shape(ans)))
     before = rng.standard_normal(arrays[0].shape)
     buf = before.copy()
-    # The engine hands accumulate the gradient after ``pre`` (the activation's derivative).
-    g_in = g if prim.pre is None else prim.pre(g, ans, *arrays, **params)
-    prim.accumulate(buf, g_in, *arrays, **params)
+    prim.accumulate(buf, g, *arrays, **params)
     expected = before + prim.vjp(0, g, ans, arrays, params)
     np.testing.assert_allclose(buf, expected, rtol=1e-12, atol=1e-14)  # summation order
 

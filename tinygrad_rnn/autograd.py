@@ -57,11 +57,6 @@ class Primitive:
             when it does not apply). The engine then adds up every use of a tensor with
             one matrix product instead of one per use (a weight shared by T time steps).
             Array path only; ``vjps`` stays the definition.
-        pre: optional ``pre(g, ans, *args, **params)`` for an op whose forward ends with
-            an elementwise function of its own output (an activation, ``ans = f(z)``):
-            it turns the upstream gradient into the gradient of ``z`` (``g · f'``, from
-            ``ans``), once per node; ``vjps``, ``factors`` and ``accumulate`` then receive
-            that instead of ``g``. :meth:`vjp` applies it itself. Runs on both paths.
         vjp_all: optional array-path form of ``vjp_n``, ``vjp_all(g, ans, args, **params)``
             returning every input's gradient at once (the n slices of a ``stack``'s
             gradient in one call instead of n). ``vjp_n`` stays the definition.
@@ -80,7 +75,6 @@ class Primitive:
         "forward",
         "fresh",
         "name",
-        "pre",
         "shape_only",
         "vjp_all",
         "vjp_n",
@@ -95,17 +89,13 @@ class Primitive:
         vjp_n: Rule | None = None,
         accumulate: Callable[..., None] | None = None,
         factors: dict[int, Callable[..., Any]] | None = None,
-        pre: Rule | None = None,
         vjp_all: Rule | None = None,
         fresh: tuple[int, ...] = (),
         shape_only: tuple[int, ...] = (),
     ) -> None:
-        if pre is not None and vjp_n is not None:
-            raise ValueError(f"{name}: a variadic op (vjp_n) cannot have a pre rule")
         if vjp_all is not None and vjp_n is None:
             raise ValueError(f"{name}: vjp_all is a fast form of vjp_n, which is missing")
         self.name = name
-        self.pre = pre
         self.accumulate = accumulate
         self.factors = factors
         self.forward = forward
@@ -117,8 +107,6 @@ class Primitive:
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
-        if self.pre is not None:
-            g = self.pre(g, ans, *args, **params)
         if self.vjp_n is not None:  # the inputs as one tuple: O(1) per input, not O(n)
             return self.vjp_n(i, g, ans, args, **params)
         return self.vjps[i](g, ans, *args, **params)
@@ -344,9 +332,12 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         for i in prim.shape_only:
             a = arrays[i]
             # Small inputs are saved as they are: their memory is not worth the stand-in's
-            # time (an RNN of batch 1 would pay it on every step).
-            if type(a) is np.ndarray and a.nbytes >= _tensor._RELEASE_MIN_BYTES:
-                arrays[i] = _stand_in(a)
+            # time (an RNN of batch 1 would pay it on every step). A view counts by what it
+            # would keep alive: the slice of one gate keeps all four.
+            if type(a) is np.ndarray:
+                held = a if a.base is None else a.base
+                if held.nbytes >= _tensor._RELEASE_MIN_BYTES:
+                    arrays[i] = _stand_in(a)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
         node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)

@@ -392,10 +392,8 @@ def _propagate(
         accumulate = prim.accumulate
         fresh_rules = prim.fresh
     params = node.params
-    if prim.pre is not None:  # the activation's derivative, once for all the inputs
-        g = prim.pre(g, ans, *args, **params)
     rules = prim.vjps
-    vjp_n = prim.vjp_n  # a variadic op's rule (never combined with ``pre``)
+    vjp_n = prim.vjp_n  # a variadic op's rule
     pending, owned_keys = grads.pending, grads.owned
     # A variadic op's gradients all at once, when it has a form for that (array path).
     every = None if create_graph or prim.vjp_all is None else prim.vjp_all(g, ans, args, **params)

@@ -13,7 +13,6 @@ broadcasting op's rule calls.
 from __future__ import annotations
 
 import builtins
-import functools
 import itertools
 import math
 import numbers
@@ -139,12 +138,14 @@ add = Primitive(
     np.add,
     lambda g, ans, x, y: sum_to(g, x.shape),
     lambda g, ans, x, y: sum_to(g, y.shape),
+    shape_only=(0, 1),
 )
 sub = Primitive(
     "sub",
     np.subtract,
     lambda g, ans, x, y: sum_to(g, x.shape),
     lambda g, ans, x, y: sum_to(-g, y.shape),
+    shape_only=(0, 1),
 )
 mul = Primitive(
     "mul",
@@ -158,7 +159,7 @@ div = Primitive(
     lambda g, ans, x, y: sum_to(g / y, x.shape),
     lambda g, ans, x, y: sum_to(-g * ans / y, y.shape),
 )
-neg = Primitive("neg", np.negative, lambda g, ans, x: -g)
+neg = Primitive("neg", np.negative, lambda g, ans, x: -g, shape_only=(0,))
 pow = Primitive(
     "pow",
     np.power,
@@ -307,6 +308,7 @@ addmm = Primitive(
     lambda g, ans, c, a, b: a.T @ g,
     factors={2: _addmm_factors_b},
     fresh=(1,),
+    shape_only=(0,),  # c's rule reads its shape: a step's row of a projection is not kept
 )
 
 
@@ -327,12 +329,25 @@ def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
     return out
 
 
-exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans)
+exp = Primitive("exp", np.exp, lambda g, ans, x: g * ans, shape_only=(0,))
 log = Primitive("log", np.log, lambda g, ans, x: g / x)
 log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
-tanh = Primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans) * (1 + ans), fresh=(0,))
-sigmoid = Primitive("sigmoid", _sigmoid_forward, lambda g, ans, x: g * ans * (1 - ans))
+# The activations' rules read their output only: the input is not kept (``shape_only``).
+tanh = Primitive(
+    "tanh",
+    np.tanh,
+    lambda g, ans, x: g * (1 - ans) * (1 + ans),
+    fresh=(0,),
+    shape_only=(0,),
+)
+sigmoid = Primitive(
+    "sigmoid",
+    _sigmoid_forward,
+    lambda g, ans, x: g * ans * (1 - ans),
+    fresh=(0,),
+    shape_only=(0,),
+)
 
 
 def _softplus_forward(x: np.ndarray) -> np.ndarray:
@@ -346,6 +361,7 @@ relu = Primitive(
     "relu",
     lambda x: np.maximum(x, 0),
     lambda g, ans, x: g * _like(_value(ans) > 0, g),
+    shape_only=(0,),
 )
 abs = Primitive(
     "abs",
@@ -431,261 +447,6 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x, y = _array(x, "where"), _array(y, "where")
     return _where(x, y, cond=c)
-
-
-# ------------------------------------------------------------- LSTM gates
-# An LSTM step is ``z = gi + h W_hhᵀ`` (addmm), then three ops of its own, each with its
-# rule: ``acts = lstm_gates(z)``, ``c' = lstm_cell(acts, c)``, ``h' = lstm_hidden(acts, c')``.
-# ``acts`` holds the four activated gates side by side, PyTorch's order ``[i, f, g, o]``
-# (each of width H on the last axis). Written with the elementary ops, a step is 16 nodes;
-# these make it 5, which is what makes the engine's per-op cost small next to the work.
-@functools.lru_cache(maxsize=64)
-def _gate_constants(width: int, dtype: np.dtype[Any]) -> tuple[np.ndarray, ...]:
-    """``scale`` (½ on the sigmoid gates, 1 on g), ``offset`` (½ and 0) and ``on_g`` (0 and
-    1), read-only.
-
-    ``σ(x) = ½ tanh(x/2) + ½``, so ``scale · tanh(scale · z) + offset`` activates all four
-    gates with one tanh. From the output ``a`` the derivative is ``(1 - a)(a + on_g)``:
-    ``a (1 - a)`` on the sigmoid gates, ``(1 - a)(1 + a)`` on g.
-    """
-    H = width // 4
-    scale = np.full(width, 0.5, dtype=dtype)
-    scale[2 * H : 3 * H] = 1.0
-    offset = np.full(width, 0.5, dtype=dtype)
-    offset[2 * H : 3 * H] = 0.0
-    on_g = np.zeros(width, dtype=dtype)
-    on_g[2 * H : 3 * H] = 1.0
-    for constant in (scale, offset, on_g):
-        constant.flags.writeable = False
-    return scale, offset, on_g
-
-
-def _gate_width(z: Any, name: str) -> int:
-    if z.ndim == 0 or z.shape[-1] % 4:
-        raise ValueError(
-            f"{name}: the last axis must hold the four gates i, f, g, o (a multiple of 4 wide), "
-            f"got shape {tuple(z.shape)}"
-        )
-    return int(z.shape[-1])
-
-
-def _float_dtype(x: np.ndarray) -> np.dtype[Any]:
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-
-
-def _lstm_gates_forward(
-    z: np.ndarray, name: str = "lstm_gates", inplace: bool = False
-) -> np.ndarray:
-    width = _gate_width(z, name)
-    scale, offset, _ = _gate_constants(width, _float_dtype(z))
-    # As in ``sigmoid``: below -2, ½ + ½ tanh cancels digits; e^x / (1 + e^x) does not.
-    low = tail = None
-    # (``not >=``: with a NaN anywhere the minimum is NaN, which must not skip the repair.)
-    if z.size and not z.min() >= -2.0:
-        low = z < -2.0
-        H = width // 4
-        low[..., 2 * H : 3 * H] = False
-        e = np.exp(z[low])
-        tail = e / (1 + e)
-    if inplace and z.dtype == scale.dtype:
-        out = z
-        out *= scale
-    else:
-        out = z * scale
-    np.tanh(out, out=out)
-    out *= scale
-    out += offset
-    if low is not None:
-        out[low] = tail
-    return out
-
-
-def _times_one_minus(g: Any, ans: Any, shift: Any) -> Any:
-    """``g (1 - ans)(ans + shift)``: the derivative of tanh (shift 1) or σ (shift 0) from
-    the output, times the upstream gradient.
-
-    On arrays it is computed with one temporary instead of three: at batch 64 and hidden
-    512 each is a fresh 128 KiB+ block per step, which the allocator may page-fault in
-    anew every time. On Tensors it is the same formula, recorded.
-    """
-    if isinstance(ans, np.ndarray) and isinstance(g, np.ndarray):
-        out = 1 - ans
-        out *= ans + shift
-        if out.shape == g.shape and out.dtype == g.dtype:
-            out *= g
-            return out
-        return out * g  # broadcasting or type promotion: a new array
-    return (1 - ans) * (ans + shift) * g  # the same order of rounding as above
-
-
-def _lstm_gates_grad(g: Any, ans: Any) -> Any:
-    """The gradient of the pre-activations from that of the gates ``ans = lstm_gates(z)``."""
-    return _times_one_minus(g, ans, _gate_constants(ans.shape[-1], ans.dtype)[2])
-
-
-lstm_gates = Primitive(
-    "lstm_gates",
-    lambda z: _lstm_gates_forward(z),
-    lambda g, ans, z: _lstm_gates_grad(g, ans),
-)
-
-
-def _gate(acts: Any, k: int) -> Any:
-    """Gate ``k`` (0 = i, 1 = f, 2 = g, 3 = o) of ``acts (..., 4H)``: a view or a getitem."""
-    H = acts.shape[-1] // 4
-    return acts[..., k * H : (k + 1) * H]
-
-
-def _check_state(acts: np.ndarray, c: np.ndarray, name: str) -> None:
-    width = _gate_width(acts, name)
-    if c.ndim == 0 or 4 * c.shape[-1] != width:
-        raise ValueError(
-            f"{name}: the cell state's last axis must be a quarter of the gates' ({width // 4}), "
-            f"got gates {acts.shape} and cell state {c.shape}"
-        )
-
-
-def _lstm_cell_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
-    _check_state(acts, c, "lstm_cell")
-    out = _gate(acts, 1) * c
-    out += _gate(acts, 0) * _gate(acts, 2)
-    return out
-
-
-def _zero_block(shape: tuple[int, ...], like: Any) -> np.ndarray:
-    return np.zeros(shape, dtype=like.dtype)
-
-
-def _lstm_cell_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
-    d_i = g * _gate(acts, 2)
-    parts = (d_i, g * c, g * _gate(acts, 0), _zero_block(d_i.shape, d_i))  # o does not enter c'
-    return sum_to(_concat(*parts, axis=-1), acts.shape)
-
-
-def _lstm_cell_accumulate(buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray) -> None:
-    # ``_lstm_cell_grad_acts`` added block by block into the engine's buffer for ``acts``,
-    # which lstm_hidden also adds its o-block into: no zero padding, no sum of two arrays.
-    for k, other in ((0, _gate(acts, 2)), (1, c), (2, _gate(acts, 0))):
-        block = _gate(buf, k)
-        part = g * other
-        block += part if part.shape == block.shape else sum_to(part, block.shape)
-
-
-lstm_cell = Primitive(
-    "lstm_cell",
-    _lstm_cell_forward,  # c' = f ⊙ c + i ⊙ g
-    _lstm_cell_grad_acts,
-    lambda g, ans, acts, c: sum_to(g * _gate(acts, 1), c.shape),
-    accumulate=_lstm_cell_accumulate,
-    fresh=(1,),
-)
-
-
-def _lstm_hidden_forward(acts: np.ndarray, c: np.ndarray) -> np.ndarray:
-    _check_state(acts, c, "lstm_hidden")
-    return _gate(acts, 3) * np.tanh(c)
-
-
-def _lstm_hidden_grad_acts(g: Any, ans: Any, acts: Any, c: Any) -> Any:
-    d_o = g * tanh(c)
-    head = _zero_block((*d_o.shape[:-1], 3 * d_o.shape[-1]), d_o)  # i, f, g do not enter h'
-    return sum_to(_concat(head, d_o, axis=-1), acts.shape)
-
-
-def _lstm_hidden_grad_c(g: Any, ans: Any, acts: Any, c: Any) -> Any:
-    tc = tanh(c)  # recomputed rather than kept: one (B, H) tanh per step
-    return sum_to(g * _gate(acts, 3) * (1 - tc) * (1 + tc), c.shape)
-
-
-def _lstm_hidden_accumulate(
-    buf: np.ndarray, g: np.ndarray, acts: np.ndarray, c: np.ndarray
-) -> None:
-    block = _gate(buf, 3)
-    part = g * np.tanh(c)
-    block += part if part.shape == block.shape else sum_to(part, block.shape)
-
-
-lstm_hidden = Primitive(
-    "lstm_hidden",
-    _lstm_hidden_forward,  # h' = o ⊙ tanh(c')
-    _lstm_hidden_grad_acts,
-    _lstm_hidden_grad_c,
-    accumulate=_lstm_hidden_accumulate,
-    fresh=(1,),
-)
-
-
-# --------------------------------------------------------- recurrent step
-# One time step of a recurrent layer reads its row of the input projection computed for
-# all steps at once, ``gi (T, B, G·H)``, adds ``h W_hhᵀ`` and applies the cell's
-# activation: ``act(gi[t] + h @ w)``. As one op it is one node per step instead of three
-# (getitem, addmm, activation), and the pre-activation is overwritten by the activation,
-# so it is never kept for backward. The activation's derivative is the ``pre`` rule; the
-# rules of gi, h and w are those of ``addmm``, with ``gi``'s scattered back to row t.
-_STEP_ACTIVATIONS = ("tanh", "relu", "lstm")
-
-
-def _recurrent_affine_forward(
-    gi: np.ndarray, h: np.ndarray, w: np.ndarray, t: int | None, activation: str
-) -> np.ndarray:
-    if activation not in _STEP_ACTIVATIONS:
-        raise ValueError(
-            f"recurrent_affine: activation must be one of {_STEP_ACTIVATIONS}, got {activation!r}"
-        )
-    if t is not None:
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
-            raise TypeError(f"recurrent_affine: t must be an int step or None, got {t!r}")
-        if not (gi.ndim and -gi.shape[0] <= t < gi.shape[0]):
-            raise IndexError(
-                f"recurrent_affine: step {t} is out of range for gi of shape {gi.shape}"
-            )
-    z = _addmm_forward(gi if t is None else gi[t], h, w, "recurrent_affine")
-    if z.dtype.kind != "f":  # integer inputs: the activation makes floats, as tanh(x) does
-        z = z.astype(np.float64)
-    if activation == "tanh":
-        return np.tanh(z, out=z)
-    if activation == "relu":
-        return np.maximum(z, 0, out=z)
-    return _lstm_gates_forward(z, "recurrent_affine", inplace=True)
-
-
-def _recurrent_affine_pre(
-    g: Any, ans: Any, gi: Any, h: Any, w: Any, t: int | None, activation: str
-) -> Any:
-    if activation == "tanh":
-        return _times_one_minus(g, ans, 1)
-    if activation == "relu":
-        return g * _like(_value(ans) > 0, g)
-    return _lstm_gates_grad(g, ans)
-
-
-def _recurrent_affine_grad_gi(
-    g: Any, ans: Any, gi: Any, h: Any, w: Any, t: int | None, activation: str
-) -> Any:
-    if t is None:
-        return sum_to(g, gi.shape)
-    return _scatter(sum_to(g, gi.shape[1:]), shape=gi.shape, index=t)
-
-
-def _recurrent_affine_accumulate(
-    buf: np.ndarray, g: np.ndarray, gi: Any, h: Any, w: Any, t: int | None, activation: str
-) -> None:
-    row = buf if t is None else buf[t, ...]  # a view, also when it is a single number
-    row += g if g.shape == row.shape else sum_to(g, row.shape)
-
-
-recurrent_affine = Primitive(
-    "recurrent_affine",
-    _recurrent_affine_forward,
-    _recurrent_affine_grad_gi,
-    lambda g, ans, gi, h, w, t, activation: g @ w.T,
-    lambda g, ans, gi, h, w, t, activation: h.T @ g,
-    factors={2: lambda g, ans, gi, h, w, t, activation: (h, g)},
-    accumulate=_recurrent_affine_accumulate,
-    pre=_recurrent_affine_pre,
-    fresh=(1,),  # h's rule is a matrix product
-    shape_only=(0,),  # gi's rules place g in row t: a step does not keep the projection
-)
 
 
 # -------------------------------------------------------------- reductions
@@ -955,6 +716,7 @@ _getitem = Primitive(
     lambda g, ans, x, index: _scatter(g, shape=x.shape, index=index),
     # The same rule, written into the engine's gradient buffer for ``x`` (no zero padding).
     accumulate=lambda buf, g, x, index: _scatter_into(buf, g, index),
+    shape_only=(0,),  # the rules read x's shape only: slicing a step never keeps the whole
 )
 
 

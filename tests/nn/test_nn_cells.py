@@ -80,7 +80,7 @@ def test_gru_cell_equation() -> None:
     )
 
 
-def test_lstm_cell_uses_one_fused_matmul_per_weight() -> None:
+def test_lstm_cell_is_its_equations_in_elementary_ops() -> None:
     cell = make(nn.LSTMCell)
     x, h, c = data()
     h2, _ = cell(tg.Tensor(x), (tg.Tensor(h), tg.Tensor(c)))
@@ -94,11 +94,19 @@ def test_lstm_cell_uses_one_fused_matmul_per_weight() -> None:
         seen.add(id(t))
         ops.append(t._node.prim.name)
         stack.extend(p for p in t._node.inputs if p is not None)
-    # x W_ihᵀ + b is one linear op, the gates' gi + h W_hhᵀ is inside recurrent_affine: one
-    # matrix product per weight, all four gates at once.
-    assert ops.count("linear") == 1 and ops.count("recurrent_affine") == 1
-    assert "matmul" not in ops
-    assert {"lstm_cell", "lstm_hidden"} <= set(ops)
+    # x W_ihᵀ + b is one linear op and gi + h W_hhᵀ one addmm: one matrix product per
+    # weight, all four gates at once; then σ, tanh, ⊙ and + as the equations read.
+    counts = {name: ops.count(name) for name in set(ops)}
+    assert counts == {
+        "linear": 1,  # x W_ihᵀ + (b_ih + b_hh)
+        "add": 2,  # b_ih + b_hh, and f ⊙ c + i ⊙ g
+        "transpose": 1,  # W_hhᵀ
+        "addmm": 1,  # z = gi + h W_hhᵀ
+        "getitem": 4,  # z_i, z_f, z_g, z_o
+        "sigmoid": 3,  # i, f, o
+        "tanh": 2,  # g and tanh(c')
+        "mul": 3,  # f ⊙ c, i ⊙ g, o ⊙ tanh(c')
+    }
 
 
 @pytest.mark.parametrize("cls", [nn.RNNCell, nn.LSTMCell, nn.GRUCell])

@@ -244,9 +244,9 @@ def test_projection_is_hoisted_out_of_the_time_loop(kind: Any) -> None:
     out, final = layer(np.ones((T, 2, 2)))
     ops = graph_ops(out, *(final if kind is nn.LSTM else (final,)))
     # x W_ihᵀ + b once per direction for all steps (linear), then gi_t + h W_hhᵀ once per
-    # step (inside recurrent_affine for RNN and LSTM, an addmm for GRU)
+    # step (an addmm)
     assert ops.count("linear") == 2 and "matmul" not in ops
-    assert ops.count("addmm") + ops.count("recurrent_affine") == 2 * T
+    assert ops.count("addmm") == 2 * T
     assert ops.count("transpose") == 2  # W_hhᵀ, once per direction
 
 

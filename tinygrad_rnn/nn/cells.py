@@ -68,29 +68,32 @@ def _rnn_step(
 
     ``gi`` is ``(B, H)``, or with ``t`` the projection of all steps ``(T, B, H)`` of which
     row ``t`` is read; ``h`` is ``(B, H)``, ``w_hh_t`` is ``W_hhᵀ (H, H)``; ``act`` is tanh
-    or relu. One op, :func:`~tinygrad_rnn.ops.recurrent_affine`, whose rules are those of
-    ``addmm`` after the activation's derivative.
+    or relu. Elementary ops only: ``addmm`` (``c + a @ b``) and the activation.
     """
-    return ops.recurrent_affine(gi, h, w_hh_t, t=t, activation=nonlinearity)
+    z = ops.addmm(gi if t is None else gi[t], h, w_hh_t)
+    return z.tanh() if nonlinearity == "tanh" else z.relu()
 
 
 def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, t: int | None = None) -> LSTMState:
     """LSTM step, PyTorch's gate order i, f, g, o.
 
     ``gi = x W_ihᵀ + b_ih + b_hh`` ``(B, 4H)`` (or all steps ``(T, B, 4H)`` and the step
-    ``t``), ``w_hh_t = W_hhᵀ (H, 4H)``::
+    ``t``), ``w_hh_t = W_hhᵀ (H, 4H)``; the documents' equations, one elementary op each::
 
-        [i, f, g, o] = [σ, σ, tanh, σ](gi + h W_hhᵀ)    recurrent_affine (one matmul)
-        c' = f ⊙ c + i ⊙ g                              lstm_cell
-        h' = o ⊙ tanh(c')                               lstm_hidden
+        z = gi + h W_hhᵀ                       addmm
+        [z_i, z_f, z_g, z_o] = z               four slices of the last axis
+        i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)
+        c' = f ⊙ c + i ⊙ g
+        h' = o ⊙ tanh(c')
 
-    Each line is one op of :mod:`tinygrad_rnn.ops` with its derivative rule beside it
-    (the gates stay side by side in one ``(B, 4H)`` array), so a step is three nodes of
-    the graph rather than the sixteen that elementary ops would need.
+    No derivative is written here: autograd composes those of addmm, slicing, σ, tanh,
+    ⊙ and +.
     """
-    acts = ops.recurrent_affine(gi, h, w_hh_t, t=t, activation="lstm")
-    c_new = ops.lstm_cell(acts, c)
-    return ops.lstm_hidden(acts, c_new), c_new
+    z = ops.addmm(gi if t is None else gi[t], h, w_hh_t)
+    z_i, z_f, z_g, z_o = ops.chunk(z, 4, axis=-1)
+    i, f, g, o = z_i.sigmoid(), z_f.sigmoid(), z_g.tanh(), z_o.sigmoid()
+    c_new = f * c + i * g
+    return o * c_new.tanh(), c_new
 
 
 def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, bias_hh: Tensor | None) -> Tensor:

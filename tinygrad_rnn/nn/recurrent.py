@@ -78,8 +78,9 @@ class _RNNBase(Module):
     """
 
     _gates = 1
-    # Whether ``_step`` reads its row of the projection inside ``recurrent_affine`` (which
-    # keeps only its shape), so the projection's values can be released after the steps.
+    # Whether ``_step`` reads its row of the projection with ``getitem`` and ``addmm``
+    # (which keep only its shape), so the projection's values can be released after the
+    # steps (the rows' views still hold the memory until backward).
     # GRU's step slices the row (a view that keeps the whole projection alive) instead.
     _steps_read_rows = True
 
