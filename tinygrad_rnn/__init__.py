@@ -10,10 +10,11 @@ Everything a user needs is importable from here::
     y = (x.tanh() ** 2).sum()
     y.backward()          # x.grad now holds dy/dx
 
-Subpackages: :mod:`~tinygrad_rnn.nn` (modules, RNN/LSTM/GRU), :mod:`~tinygrad_rnn.optim`,
-:mod:`~tinygrad_rnn.functional`, :mod:`~tinygrad_rnn.reference` (the documents' closed-form
-BPTT), :mod:`~tinygrad_rnn.scope`; :mod:`tinygrad_rnn.testing` (hypothesis strategies, needs
-the ``dev`` extra) and :mod:`tinygrad_rnn.viz` (graph drawing) are imported on demand.
+Subpackages: [`nn`][tinygrad_rnn.nn] (modules, RNN/LSTM/GRU), [`optim`][tinygrad_rnn.optim],
+[`functional`][tinygrad_rnn.functional], [`reference`][tinygrad_rnn.reference] (the documents'
+closed-form BPTT), [`scope`][tinygrad_rnn.scope]; [`tinygrad_rnn.testing`][tinygrad_rnn.testing]
+(hypothesis strategies, needs the ``dev`` extra) and [`tinygrad_rnn.viz`][tinygrad_rnn.viz] (graph
+drawing) are imported on demand.
 """
 
 from tinygrad_rnn import functional, nn, optim, reference, scope
@@ -21,6 +22,7 @@ from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinygrad_rnn.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_rnn.jit import jit
 from tinygrad_rnn.ops import (
     broadcast_to,
     chunk,
@@ -59,6 +61,7 @@ __all__ = [
     "gradgradcheck",
     "is_anomaly_enabled",
     "is_grad_enabled",
+    "jit",
     "load",
     "logsumexp",
     "matmul",

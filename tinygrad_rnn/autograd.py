@@ -323,6 +323,8 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result.data = out
     result.grad = None
     result.name = None
+    if _TRACE[0] is not None:  # a ``tinygrad_rnn.jit`` function is being traced
+        _TRACE[0].record(prim, args, arrays, params, result)
     if not (needs_grad and _ENABLED[0]):
         result.requires_grad = False
         result._node = None
@@ -350,6 +352,9 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         node.trace = anomaly.creation_stack()
     return result
 
+
+# The tracer of ``tinygrad_rnn.jit`` while it traces a function (one list read per op).
+_TRACE: list[Any] = [None]
 
 # Set by the visualization module while a scope is being recorded; None costs one
 # list read per op when nobody is drawing graphs.

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
+from tinygrad_rnn.autograd import _TRACE as autograd_trace
 from tinygrad_rnn.autograd import Node
 from tinygrad_rnn.tensor import Tensor
 
@@ -479,6 +480,10 @@ def backward(
             "backward: this tensor does not require grad and has no graph; "
             "create the leaves with requires_grad=True"
         )
+    tracer = autograd_trace[0]
+    if tracer is not None:  # inside a ``tinygrad_rnn.jit`` function: the program's backward
+        tracer.backward(tensor, grad, create_graph)
+        return
     if retain_graph is None:
         retain_graph = create_graph
     g = _as_root_grad(tensor, grad, create_graph, "backward")
@@ -520,6 +525,11 @@ def grad(
     Returns:
         A tuple with one Tensor (shape of the input) per input, in order.
     """
+    if autograd_trace[0] is not None:
+        raise RuntimeError(
+            "grad: not available inside a tinygrad_rnn.jit function (a jitted program "
+            "replays backward() only); call grad() outside the jitted function"
+        )
     outs = _tensor_list(outputs, "outputs")
     ins = _tensor_list(inputs, "inputs")
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):

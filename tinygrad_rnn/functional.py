@@ -1,6 +1,6 @@
 """Composite functions: softmax family, losses, one-hot and embedding lookup.
 
-All are built from the primitives in :mod:`tinygrad_rnn.ops`; stability comes
+All are built from the primitives in [`tinygrad_rnn.ops`][tinygrad_rnn.ops]; stability comes
 from the ``logsumexp`` and ``sigmoid`` primitives, which never overflow, so
 logits of ±1e4 give finite losses and exact gradients.
 """
@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn import ops
+from tinygrad_rnn.autograd import _TRACE
 from tinygrad_rnn.ops import logsumexp
 from tinygrad_rnn.tensor import Tensor
 
@@ -156,7 +157,10 @@ def cross_entropy(
         )
     # (The op checks that the targets lie in [0, classes) itself.)
     # A copy of the targets: the op keeps them for backward, and the caller may reuse theirs.
-    loss = ops.softmax_cross_entropy(logits, targets=np.array(t, dtype=np.intp), axis=ax)
+    # While jit traces, the caller's own array is passed, so that a replay reads each call's.
+    tracing = _TRACE[0] is not None and t.dtype == np.intp
+    kept = t if tracing else np.array(t, dtype=np.intp)
+    loss = ops.softmax_cross_entropy(logits, targets=kept, axis=ax)
     return _reduce(loss, reduction, mask, "cross_entropy")
 
 

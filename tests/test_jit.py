@@ -1,0 +1,216 @@
+"""``tinygrad_rnn.jit`` equals eager: values, every leaf's ``.grad``, over repeated calls.
+
+The oracle is the same function run eagerly (float64, to 1e-12), on the same parameters
+and data, for the built-in layers, random configurations, a cell the library does not ship,
+new data and new parameter arrays on every call, and changed shapes. What jit cannot replay
+is refused with an error that says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import functional as F
+from tinygrad_rnn import nn, optim
+
+Tensor = tg.Tensor
+
+
+def _grads(params: list[Any]) -> list[np.ndarray]:
+    out = []
+    for p in params:
+        assert p.grad is not None
+        out.append(p.grad.data.copy())
+    return out
+
+
+def _compare(step: Any, params: list[Any], calls: list[tuple[Any, ...]]) -> int:
+    """Run ``step`` eagerly and jitted on each call's data; return how many programs were traced."""
+    jitted = tg.jit(step)
+    rng = np.random.default_rng(1)
+    for args in calls:
+        for p in params:
+            p.grad = None
+        eager = step(*args)
+        want = _grads(params)
+        for p in params:
+            p.grad = None
+        got = jitted(*args)
+        np.testing.assert_allclose(got.data, eager.data, rtol=1e-12, atol=1e-12)
+        assert not got.requires_grad and got.is_leaf  # detached
+        for g, w in zip(_grads(params), want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        for p in params:  # an optimizer's update: a new array every call
+            p.data = p.data - 0.1 * rng.standard_normal(p.shape)
+    return len(jitted.programs)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    kind=st.sampled_from(["RNN", "LSTM", "GRU"]),
+    layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    with_state=st.booleans(),
+    T=st.integers(1, 4),
+    B=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_jit_equals_eager_for_random_layer_configurations(
+    kind: str,
+    layers: int,
+    bidirectional: bool,
+    batch_first: bool,
+    with_state: bool,
+    T: int,
+    B: int,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    D, H, V = 3, 4, 5
+    layer = getattr(nn, kind)(
+        D,
+        H,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=np.float64,
+        rng=rng,
+    )
+    dirs = 2 if bidirectional else 1
+    head = nn.Linear(dirs * H, V, dtype=np.float64, rng=rng)
+    params = [*layer.parameters(), *head.parameters()]
+
+    def step(x: Any, y: Any, h0: Any) -> Any:
+        state = None
+        if h0 is not None:
+            state = (h0, h0 * 0.5) if kind == "LSTM" else h0
+        out, _ = layer(x, state)
+        loss = F.cross_entropy(head(out), y, axis=-1, reduction="sum")
+        loss.backward()
+        return loss
+
+    def data() -> tuple[Any, ...]:
+        shape = (B, T, D) if batch_first else (T, B, D)
+        x = rng.standard_normal(shape)
+        y = rng.integers(0, V, shape[:2])
+        h0 = Tensor(rng.standard_normal((layers * dirs, B, H))) if with_state else None
+        return x, y, h0
+
+    assert _compare(step, params, [data(), data(), data()]) == 1
+
+
+def test_a_new_shape_traces_again_and_equals_eager() -> None:
+    rng = np.random.default_rng(0)
+    lstm, head = nn.LSTM(3, 4, dtype=np.float64, rng=rng), nn.Linear(4, 2, dtype=np.float64)
+    params = [*lstm.parameters(), *head.parameters()]
+
+    def step(x: Any, y: Any) -> Any:
+        loss = F.cross_entropy(head(lstm(x)[0]), y, reduction="sum")
+        loss.backward()
+        return loss
+
+    calls = [(rng.standard_normal((T, 2, 3)), rng.integers(0, 2, (T, 2))) for T in (3, 5, 3)]
+    assert _compare(step, params, calls) == 2
+
+
+def test_a_users_own_cell_in_a_python_loop_jits_and_equals_eager() -> None:
+    """A minimal gated cell (not in the library), written with elementary ops."""
+    rng = np.random.default_rng(0)
+    D, H = 3, 4
+    w = Tensor(rng.standard_normal((D + H, 2 * H)) * 0.5, requires_grad=True)
+    b = Tensor(np.zeros(2 * H), requires_grad=True)
+
+    def step(xs: Any, target: Any) -> Any:
+        h = Tensor(np.zeros((xs.shape[1], H)))
+        for t in range(xs.shape[0]):
+            z = tg.concat([xs[t], h], axis=-1) @ w + b
+            gate, cand = tg.chunk(z, 2, axis=-1)
+            u = gate.sigmoid()
+            h = u * h + (1 - u) * cand.tanh()
+        loss = ((h - target) ** 2).sum()
+        loss.backward()
+        return loss
+
+    calls = [(rng.standard_normal((5, 2, D)), rng.standard_normal((2, H))) for _ in range(3)]
+    assert _compare(step, [w, b], calls) == 1
+
+
+def test_grads_accumulate_across_calls_like_backward() -> None:
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+
+    @tg.jit
+    def step(x: Any) -> Any:
+        loss = (w * x).sum()
+        loss.backward()
+        return loss
+
+    step(np.array([1.0, 1.0]))
+    step(np.array([2.0, 3.0]))  # a replay: adds to .grad
+    assert w.grad is not None
+    np.testing.assert_array_equal(w.grad.data, [3.0, 4.0])
+
+
+def test_returned_tensors_are_copies_not_the_programs_buffers() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    @tg.jit
+    def f(x: Any) -> Any:
+        return (w * x, x + 1)
+
+    a, _ = f(np.ones(3))
+    b, _ = f(np.full(3, 2.0))
+    np.testing.assert_array_equal(a.data, np.ones(3))
+    np.testing.assert_array_equal(b.data, np.full(3, 2.0))
+
+
+def test_an_optimizer_step_inside_is_refused_and_says_where_it_belongs() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+
+    @tg.jit
+    def step(x: Any) -> Any:
+        loss = (w * x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    with pytest.raises(RuntimeError, match=r"opt\.step\(\).*after the jitted function returns"):
+        step(np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda w, x: (w * x).sum().backward(create_graph=True), "create_graph=True cannot be"),
+        (lambda w, x: tg.grad((w * x).sum(), [w]), "grad: not available inside"),
+    ],
+)
+def test_what_cannot_be_replayed_is_refused(body: Any, message: str) -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=message):
+        tg.jit(lambda x: body(w, x))(np.ones(3))
+
+
+def test_anomaly_mode_is_refused() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    with tg.detect_anomaly(), pytest.raises(RuntimeError, match="jit: anomaly mode"):
+        tg.jit(lambda x: w * x)(np.ones(3))
+
+
+def test_a_copy_of_an_argument_made_outside_the_ops_is_refused() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"argument 0 .* copy made outside"):
+        tg.jit(lambda x: w * Tensor(np.array(x.data)))(np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_number_returned_is_refused() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match=r"return the Tensor and call \.item\(\) outside"):
+        tg.jit(lambda x: (w * x).sum().item())(np.ones(3))

@@ -1,0 +1,569 @@
+"""``tinygrad_rnn.jit``: trace a training step once, then replay it as a program on arrays.
+
+The first call with a given signature (the arguments' shapes, dtypes and whether they
+require grad) runs the function eagerly and records every op it applies. A ``backward()``
+inside the function is not run by the engine: the tracer derives the backward program from
+the recorded ops and their derivative rules (the same rules, the same fast forms: a
+shared weight's gradient terms multiplied out together, sparse gradients written into one
+buffer), runs it, and keeps it. Later calls replay the forward ops and the backward
+instructions on arrays: no Tensor or Node per op, no sorting, no dispatch.
+
+What runs only while tracing: Python code around the ops (prints, counters, control flow
+that depends on values), numpy computations on ``.data``, ``.item()``. Their results are
+baked into the program, as in ``jax.jit``. See docs/design.md, section "jit".
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn import _grad_mode, anomaly, autograd
+from tinygrad_rnn.autograd import Primitive
+from tinygrad_rnn.tensor import Tensor, _stand_in
+
+__all__ = ["jit"]
+
+_Instr = tuple[Callable[..., Any], tuple[int, ...], int]
+
+
+def _scalar_constant(value: Any, dtype: Any, name: str) -> np.ndarray:
+    return autograd._constant(value, dtype, name)
+
+
+class _Program:
+    """A traced step: forward ops and backward instructions over numbered value slots."""
+
+    def __init__(self) -> None:
+        self.instrs: list[_Instr] = []
+        self.n = 0
+        self.consts: list[tuple[int, Any]] = []
+        self.arg_slots: list[tuple[int, int]] = []  # (slot, index of the flat argument)
+        self.leaf_slots: list[tuple[int, Tensor]] = []  # captured leaves, read anew per call
+        self.leaf_meta: list[tuple[tuple[int, ...], str]] = []
+        self.grads: list[tuple[Any, int]] = []  # ("arg", i) or the leaf Tensor, and its slot
+        self.outputs: Any = None
+        self.frees: list[tuple[int, ...]] = []
+
+    def new_slot(self) -> int:
+        self.n += 1
+        return self.n - 1
+
+    def plan(self) -> None:
+        """Free every slot right after its last use (kept: outputs and gradients)."""
+        keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        last: dict[int, int] = {}
+        for k, (_, ins, out) in enumerate(self.instrs):
+            for i in ins:
+                last[i] = k
+            last.setdefault(out, k)
+        frees: list[list[int]] = [[] for _ in self.instrs]
+        for s, k in last.items():
+            if s not in keep:
+                frees[k].append(s)
+        self.frees = [tuple(f) for f in frees]
+
+    def run(self, flat_args: list[Any]) -> list[Any]:
+        env: list[Any] = [None] * self.n
+        for s, v in self.consts:
+            env[s] = v
+        for s, i in self.arg_slots:
+            a = flat_args[i]
+            env[s] = a.data if isinstance(a, Tensor) else a
+        for s, t in self.leaf_slots:
+            env[s] = t.data
+        frees = self.frees
+        for k, (fn, ins, out) in enumerate(self.instrs):
+            env[out] = fn(*[env[i] for i in ins])
+            for s in frees[k]:
+                env[s] = None
+        return env
+
+
+def _output_slots(outputs: Any) -> list[int]:
+    if isinstance(outputs, int):
+        return [outputs]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "seq":
+        return [s for o in outputs[2] for s in _output_slots(o)]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "dict":
+        return [s for o in outputs[2].values() for s in _output_slots(o)]
+    return []
+
+
+def _accumulate_grad(t: Tensor, g: Any) -> None:
+    """Add ``g`` into ``t.grad`` as ``backward()`` does; the array stored is always new."""
+    g = np.asarray(g)
+    if g.dtype != t.dtype:
+        g = g.astype(t.dtype)
+    if g.shape != t.shape:
+        raise RuntimeError(
+            f"jit: gradient of shape {g.shape} for a leaf of shape {t.shape} "
+            "(a derivative rule returned the wrong shape)"
+        )
+    if t.grad is None:
+        t.grad = Tensor._make(np.array(g))
+    else:
+        t.grad = Tensor._make(np.asarray(t.grad.data + g))
+
+
+class _Tracer:
+    """Records the ops of one eager call and builds its :class:`_Program`."""
+
+    def __init__(self, flat_args: list[Any]) -> None:
+        self.prog = _Program()
+        self.slot: dict[int, int] = {}  # id(Tensor) -> slot
+        self.values: dict[int, Any] = {}  # slot -> value at trace time
+        self.keep: list[Any] = []  # every traced Tensor, so that ids stay unique
+        self.records: list[Any] = []
+        self.arg_ids: dict[int, int] = {}
+        self.array_args: dict[int, int] = {}
+        self.leaf_data: list[tuple[Tensor, Any]] = []
+        for i, a in enumerate(flat_args):
+            if isinstance(a, Tensor):
+                self.arg_ids[id(a)] = i
+                self.array_args[id(a.data)] = i
+            elif isinstance(a, np.ndarray):
+                self.array_args[id(a)] = i
+
+    # ---------------------------------------------------------------- slots
+    def _tensor_slot(self, t: Tensor) -> int:
+        s = self.slot.get(id(t))
+        if s is not None:
+            return s
+        s = self.prog.new_slot()
+        self.slot[id(t)] = s
+        self.keep.append(t)
+        self.values[s] = t.data
+        i = self.arg_ids.get(id(t))
+        if i is not None:
+            self.prog.arg_slots.append((s, i))
+        else:  # a leaf captured from the closure (a parameter) or made inside the function
+            self.prog.leaf_slots.append((s, t))
+            self.prog.leaf_meta.append((t.shape, t.dtype.str))
+            self.leaf_data.append((t, t.data))
+        return s
+
+    def _const_slot(self, value: Any) -> int:
+        i = self.array_args.get(id(value)) if isinstance(value, np.ndarray) else None
+        s = self.prog.new_slot()
+        if i is not None:  # an argument passed to an op as an array (targets, a mask)
+            self.prog.arg_slots.append((s, i))
+        else:
+            self.prog.consts.append((s, value))
+        self.values[s] = value
+        return s
+
+    def _params(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        """Params that are the caller's argument arrays become per-call inputs."""
+        fixed, from_args = {}, {}
+        for k, v in params.items():
+            i = self.array_args.get(id(v)) if isinstance(v, np.ndarray) else None
+            if i is None:
+                fixed[k] = v
+            else:
+                from_args[k] = i
+        return fixed, from_args
+
+    # -------------------------------------------------------------- forward
+    def record(
+        self,
+        prim: Primitive,
+        args: tuple[Any, ...],
+        arrays: list[Any],
+        params: dict[str, Any],
+        result: Tensor,
+    ) -> None:
+        ins = tuple(
+            self._tensor_slot(a) if isinstance(a, Tensor) else self._const_slot(x)
+            for a, x in zip(args, arrays)
+        )
+        fixed, from_args = self._params(params)
+        extra: tuple[int, ...] = ()
+        if from_args:
+            names = tuple(from_args)
+            extra = tuple(self._const_slot(params[k]) for k in names)
+            n = len(ins)
+            forward = prim.forward
+
+            def fn(*vals: Any, _f: Any = forward, _n: int = n, _names: Any = names) -> Any:
+                kw = dict(fixed, **dict(zip(_names, vals[_n:])))
+                return _f(*vals[:_n], **kw)
+        else:
+            fn = functools.partial(prim.forward, **fixed) if fixed else prim.forward
+        out = self.prog.new_slot()
+        self.slot[id(result)] = out
+        self.keep.append(result)
+        self.values[out] = result.data
+        self.prog.instrs.append((_as_array(fn), ins + extra, out))
+        self.records.append((prim, ins, params, result, out, tuple(from_args), extra))
+
+    # ------------------------------------------------------------- backward
+    def _emit_rule(
+        self, fn: Callable[..., Any], ins: tuple[int, ...], names: tuple[str, ...], extra: Any
+    ) -> int:
+        """``fn(*ins, **{names: extra})``: params that are per-call arguments come last."""
+        if not names:
+            return self._emit(fn, ins)
+        n = len(ins)
+
+        def bound(*vals: Any) -> Any:
+            return fn(*vals[:n], **dict(zip(names, vals[n:])))
+
+        return self._emit(bound, ins + tuple(extra))
+
+    def _emit(self, fn: Callable[..., Any], ins: tuple[int, ...]) -> int:
+        out = self.prog.new_slot()
+        self.values[out] = fn(*[self.values[i] for i in ins])
+        self.prog.instrs.append((fn, ins, out))
+        return out
+
+    def backward(self, root: Tensor, grad: Any, create_graph: bool) -> None:
+        if create_graph:
+            raise RuntimeError(
+                "backward: create_graph=True cannot be replayed by tinygrad_rnn.jit; "
+                "compute higher-order derivatives without jit"
+            )
+        if not root.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no graph; "
+                "create the leaves with requires_grad=True"
+            )
+        root_slot = self.slot.get(id(root))
+        if root_slot is None:
+            raise RuntimeError("jit: backward() on a tensor made outside the jitted function")
+        if grad is None:
+            if root.size != 1:
+                raise RuntimeError(
+                    "backward: grad can be omitted only for an output with one element, "
+                    f"got shape {root.shape}; pass a gradient of that shape"
+                )
+            g0 = self._const_slot(np.ones(root.shape, dtype=root.dtype))
+        elif isinstance(grad, Tensor):
+            g0 = self._tensor_slot(grad)
+        else:
+            g0 = self._const_slot(np.asarray(grad, dtype=root.dtype))
+        pending: dict[int, list[int]] = {root_slot: [g0]}
+        factors: dict[int, list[int]] = {}
+        buffers: dict[int, int] = {}
+        needs: dict[int, Tensor] = {}
+        for prim, ins, params, result, out, names, extra in reversed(self.records):
+            if out not in pending and out not in factors and out not in buffers:
+                continue
+            g = self._finish(out, pending, factors, buffers)
+            node = result._node
+            if node is None or node.inputs is None:
+                continue
+            args = tuple(
+                self._stand_in_slot(j) if k in prim.shape_only else j for k, j in enumerate(ins)
+            )
+            fixed, _ = self._params(params)
+            every = None
+            if prim.vjp_all is not None:
+                every = self._emit_rule(
+                    _variadic(prim.vjp_all, fixed, len(args)), (g, out, *args), names, extra
+                )
+            for i, p in enumerate(node.inputs):
+                if p is None:
+                    continue
+                key = self.slot.get(id(p))
+                if key is None:
+                    key = self._tensor_slot(p)
+                if p._node is None:
+                    needs[key] = p
+                factor_rule = prim.factors.get(i) if prim.factors else None
+                if (
+                    factor_rule is not None
+                    and factor_rule(
+                        self.values[g], self.values[out], *[self.values[j] for j in args], **fixed
+                    )
+                    is not None
+                ):
+                    rule = functools.partial(_call, factor_rule, fixed)
+                    pair = self._emit_rule(rule, (g, out, *args), names, extra)
+                    factors.setdefault(key, []).append(pair)
+                elif prim.accumulate is not None and i == 0:
+                    buf = buffers.get(key)
+                    if buf is None:
+                        shape, dtype = p.shape, p.dtype
+                        buf = buffers[key] = self._emit(
+                            functools.partial(np.zeros, shape, dtype), ()
+                        )
+                    acc = functools.partial(_accumulate, prim.accumulate, fixed)
+                    buffers[key] = self._emit_rule(acc, (buf, g, *args), names, extra)
+                else:
+                    if every is not None:
+                        gi = self._emit(functools.partial(_item, i), (every,))
+                    elif prim.vjps:
+                        rule = functools.partial(_call, prim.vjps[i], fixed)
+                        gi = self._emit_rule(rule, (g, out, *args), names, extra)
+                    else:
+                        assert prim.vjp_n is not None
+                        one = _variadic_one(prim.vjp_n, i, fixed, len(args))
+                        gi = self._emit_rule(one, (g, out, *args), names, extra)
+                    pending.setdefault(key, []).append(gi)
+        for key, leaf in needs.items():
+            if key in pending or key in factors or key in buffers:
+                g = self._finish(key, pending, factors, buffers)
+                target: Any = ("arg", self.arg_ids[id(leaf)]) if id(leaf) in self.arg_ids else leaf
+                self.prog.grads.append((target, g))
+                _accumulate_grad(leaf, self.values[g])
+
+    def _stand_in_slot(self, j: int) -> int:
+        v = self.values[j]
+        if isinstance(v, np.ndarray) and v.nbytes >= 2**16:
+            s = self.prog.new_slot()
+            stand = _stand_in(v)
+            self.prog.consts.append((s, stand))
+            self.values[s] = stand
+            return s
+        return j
+
+    def _finish(
+        self,
+        key: int,
+        pending: dict[int, list[int]],
+        factors: dict[int, list[int]],
+        buffers: dict[int, int],
+    ) -> int:
+        parts = pending.pop(key, [])
+        pairs = factors.pop(key, [])
+        if pairs:
+            parts.append(self._emit(_multiply_out, tuple(pairs)))
+        buf = buffers.pop(key, None)
+        if buf is not None:
+            parts.append(buf)
+        g = parts[0]
+        for other in parts[1:]:
+            g = self._emit(_add, (g, other))
+        return g
+
+
+def _as_array(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*a: Any) -> Any:
+        out = fn(*a)
+        return out if type(out) is np.ndarray else np.asarray(out)
+
+    return wrapped
+
+
+def _call(rule: Callable[..., Any], params: dict[str, Any], *vals: Any, **more: Any) -> Any:
+    return rule(*vals, **params, **more)
+
+
+def _variadic(rule: Callable[..., Any], params: dict[str, Any], n: int) -> Callable[..., Any]:
+    def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
+        return rule(g, ans, args, **params, **more)
+
+    return fn
+
+
+def _variadic_one(
+    rule: Callable[..., Any], i: int, params: dict[str, Any], n: int
+) -> Callable[..., Any]:
+    def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
+        return rule(i, g, ans, args, **params, **more)
+
+    return fn
+
+
+def _item(i: int, seq: Any) -> Any:
+    return seq[i]
+
+
+def _accumulate(
+    rule: Callable[..., None], params: dict[str, Any], buf: Any, *vals: Any, **more: Any
+) -> Any:
+    rule(buf, *vals, **params, **more)
+    return buf
+
+
+def _add(a: Any, b: Any) -> Any:
+    out = a + b
+    return out if type(out) is np.ndarray else np.asarray(out)
+
+
+def _multiply_out(*pairs: tuple[Any, Any]) -> Any:
+    """``Σ aᵀ b`` over all uses of a shared weight, as one matrix product."""
+    if len(pairs) == 1:
+        a, b = pairs[0]
+        return a.T @ b
+    lhs = np.concatenate([a for a, _ in pairs], axis=0)
+    rhs = np.concatenate([b for _, b in pairs], axis=0)
+    return lhs.T @ rhs
+
+
+# -------------------------------------------------------------- the decorator
+def _flatten(value: Any, flat: list[Any]) -> Any:
+    """A hashable signature of ``value``; Tensors and arrays are appended to ``flat``."""
+    if isinstance(value, Tensor):
+        flat.append(value)
+        return ("T", value.shape, value.dtype.str, value.requires_grad)
+    if isinstance(value, np.ndarray):
+        flat.append(value)
+        return ("A", value.shape, value.dtype.str)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_flatten(v, flat) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _flatten(v, flat)) for k, v in sorted(value.items())))
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return ("V", type(value).__name__, value)
+    raise TypeError(
+        f"jit: arguments must be Tensors, arrays, numbers, strings, None or tuples, lists and "
+        f"dicts of them; got {type(value).__name__}"
+    )
+
+
+def _wrap_arrays(value: Any) -> Any:
+    """Array arguments as Tensors while tracing, so that modules do not copy them."""
+    if isinstance(value, np.ndarray):
+        return Tensor._make(value)
+    if isinstance(value, tuple):
+        return tuple(_wrap_arrays(v) for v in value)
+    if isinstance(value, list):
+        return [_wrap_arrays(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _wrap_arrays(v) for k, v in value.items()}
+    return value
+
+
+def _output_spec(value: Any, tracer: _Tracer) -> Any:
+    if isinstance(value, Tensor):
+        return tracer._tensor_slot(value)
+    if isinstance(value, (tuple, list)):
+        return ("seq", type(value), tuple(_output_spec(v, tracer) for v in value))
+    if isinstance(value, dict):
+        return ("dict", None, {k: _output_spec(v, tracer) for k, v in value.items()})
+    if value is None or isinstance(value, str):
+        return ("const", value)
+    raise TypeError(
+        f"jit: a jitted function must return Tensors (or tuples, lists, dicts of them); got "
+        f"{type(value).__name__}, whose value would be the first call's on every call: "
+        "return the Tensor and call .item() outside"
+    )
+
+
+def _build_output(spec: Any, env: list[Any]) -> Any:
+    if isinstance(spec, int):
+        return Tensor._make(np.array(env[spec]))
+    kind = spec[0]
+    if kind == "seq":
+        items = [_build_output(s, env) for s in spec[2]]
+        return spec[1](items) if spec[1] is not tuple else tuple(items)
+    if kind == "dict":
+        return {k: _build_output(s, env) for k, s in spec[2].items()}
+    return spec[1]
+
+
+def _refuse_copied_arguments(tracer: _Tracer, flat: list[Any]) -> None:
+    """A baked array equal to a varied argument is almost surely a copy of it: refuse.
+
+    A replay would use the first call's copy for ever, silently. (An argument with a
+    single repeated value, such as zeros, is not checked: a constant may equal it.)
+    """
+    varied = []
+    for i, a in enumerate(flat):
+        v = a.data if isinstance(a, Tensor) else a
+        if isinstance(v, np.ndarray) and v.size > 1 and not (v == v.flat[0]).all():
+            varied.append((i, v))
+    if not varied:
+        return
+    baked = [v for _, v in tracer.prog.consts if isinstance(v, np.ndarray)]
+    for _, _, params, _, _, _, _ in tracer.records:
+        baked.extend(p for p in params.values() if isinstance(p, np.ndarray))
+    baked.extend(t.data for _, t in tracer.prog.leaf_slots if not t.requires_grad)
+    for b in baked:
+        for i, v in varied:
+            if b.shape == v.shape and b is not v and np.array_equal(b, v):
+                raise RuntimeError(
+                    f"jit: argument {i} (shape {v.shape}) reached an op as a copy made outside "
+                    "the engine's ops (np.array, astype, ...): a replay would use the first "
+                    "call's values. Pass it as it is, or convert it with the engine's ops"
+                )
+
+
+class Jitted:
+    """A function traced once per signature and replayed as a program (see :func:`jit`)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.programs: dict[Any, _Program] = {}
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if autograd._TRACE[0] is not None:  # called while an outer jit traces: inline it
+            return self.fn(*args, **kwargs)
+        if anomaly.is_anomaly_enabled():
+            raise RuntimeError(
+                "jit: anomaly mode checks every op as it runs, which a replayed program does "
+                "not do; call the function without jit inside detect_anomaly()"
+            )
+        flat: list[Any] = []
+        sig = (_flatten(args, flat), _flatten(kwargs, flat), _grad_mode.is_grad_enabled())
+        prog = self.programs.get(sig)
+        if prog is not None and all(
+            t.data.shape == shape and t.data.dtype.str == dt
+            for (_, t), (shape, dt) in zip(prog.leaf_slots, prog.leaf_meta)
+        ):
+            return self._replay(prog, flat)
+        return self._trace(sig, args, kwargs, flat)
+
+    def _trace(self, sig: Any, args: Any, kwargs: Any, flat: list[Any]) -> Any:
+        wrapped_args = _wrap_arrays(args)
+        wrapped_kwargs = _wrap_arrays(kwargs)
+        # The Tensors standing for array arguments take those arguments' places.
+        flat_wrapped: list[Any] = []
+        _flatten((wrapped_args, wrapped_kwargs), flat_wrapped)
+        tracer = _Tracer(flat_wrapped)
+        autograd._TRACE[0] = tracer
+        try:
+            result = self.fn(*wrapped_args, **wrapped_kwargs)
+        finally:
+            autograd._TRACE[0] = None
+        for t, data in tracer.leaf_data:
+            if t.data is not data:
+                raise RuntimeError(
+                    "jit: the jitted function assigned new values to a tensor it reads "
+                    f"(shape {t.shape}), such as an optimizer step does: call opt.step() and "
+                    "opt.zero_grad() after the jitted function returns, outside it"
+                )
+        _refuse_copied_arguments(tracer, flat_wrapped)
+        prog = tracer.prog
+        prog.outputs = _output_spec(result, tracer)
+        prog.plan()
+        self.programs[sig] = prog
+        env = [tracer.values.get(i) for i in range(prog.n)]
+        return _build_output(prog.outputs, env)
+
+    def _replay(self, prog: _Program, flat: list[Any]) -> Any:
+        env = prog.run(flat)
+        for target, s in prog.grads:
+            t = flat[target[1]] if isinstance(target, tuple) else target
+            _accumulate_grad(t, env[s])
+        return _build_output(prog.outputs, env)
+
+
+def jit(fn: Callable[..., Any]) -> Jitted:
+    """Trace ``fn`` on its first call per signature and replay it afterwards.
+
+    ``fn`` takes Tensors, arrays, numbers, strings and tuples/lists/dicts of them and
+    returns Tensors (or tuples, lists, dicts of them). The signature is the shapes and
+    dtypes of its Tensors and arrays, whether each Tensor requires grad, its other
+    arguments by value, and the grad mode. Parameters and other tensors the function reads
+    from its closure are read anew on every call (optimizers assign new arrays); a change
+    of their shape or dtype traces again.
+
+    A ``backward()`` inside ``fn`` is part of the program: every leaf's ``.grad``
+    accumulates as it would in eager mode. Returned tensors are detached copies.
+
+    Raises:
+        RuntimeError: an optimizer step (or any new value assigned to a tensor ``fn``
+            reads) inside ``fn``; ``backward(create_graph=True)`` or ``grad()`` inside
+            ``fn``; a call under ``detect_anomaly()``.
+        TypeError: an argument or a return value of a kind that cannot be replayed.
+    """
+    if not callable(fn):
+        raise TypeError(f"jit: expected a function, got {type(fn).__name__}")
+    return Jitted(fn)
