@@ -26,12 +26,13 @@ class AnomalyError(FloatingPointError):
 
 
 def is_anomaly_enabled() -> bool:
-    """True inside :func:`detect_anomaly`."""
+    """True inside [`detect_anomaly`][tinygrad_rnn.detect_anomaly]."""
     return _ENABLED[0]
 
 
 class detect_anomaly:
-    """Make the first op that produces a NaN or Inf raise :class:`AnomalyError`.
+    """Make the first op that produces a NaN or Inf raise
+    [`AnomalyError`][tinygrad_rnn.AnomalyError].
 
     Wrap both the forward and the backward pass::
 
@@ -84,7 +85,7 @@ def _is_bad(value: Any) -> bool:
 
 
 def check_forward(name: str, arrays: list[Any] | tuple[Any, ...], out: np.ndarray) -> None:
-    """Raise :class:`AnomalyError` if ``out`` holds NaN/Inf."""
+    """Raise [`AnomalyError`][tinygrad_rnn.AnomalyError] if ``out`` holds NaN/Inf."""
     if not _is_bad(out):
         return
     shapes = ", ".join(str(np.shape(a)) for a in arrays)
@@ -101,7 +102,8 @@ def check_forward(name: str, arrays: list[Any] | tuple[Any, ...], out: np.ndarra
 def check_backward(
     name: str, index: int, grad: Any, shapes: list[Any], stack: traceback.StackSummary | None
 ) -> None:
-    """Raise :class:`AnomalyError` if the gradient for input ``index`` holds NaN/Inf."""
+    """Raise [`AnomalyError`][tinygrad_rnn.AnomalyError] if the gradient for input ``index`` holds
+    NaN/Inf."""
     if not _is_bad(grad):
         return
     raise AnomalyError(

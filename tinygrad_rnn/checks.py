@@ -1,10 +1,10 @@
 """The main job's checks: autograd gradients against the documents' closed-form BPTT and
-against finite differences, for every variant of ``shared/spec/bptt-formulas.md``.
+against finite differences, for every variant derived in ``docs/bptt.md``.
 
 ``run_checks(seed)`` draws random sizes and parameters (float64), builds each network from
-:mod:`tinygrad_rnn.nn`, and reports the worst relative error of autograd against the closed
-form of :mod:`tinygrad_rnn.reference` (where the documents give one) and against central
-finite differences (always).
+[`tinygrad_rnn.nn`][tinygrad_rnn.nn], and reports the worst relative error of autograd against the
+closed form of [`tinygrad_rnn.reference`][tinygrad_rnn.reference] (where the documents give one) and
+against central finite differences (always).
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def run_checks(seed: int = 0) -> list[CheckResult]:
     """Check every variant with sizes and parameters drawn from ``seed`` (float64).
 
     Returns:
-        One :class:`CheckResult` per variant; ``passed`` is true when the closed-form error is
+        One `CheckResult` per variant; ``passed`` is true when the closed-form error is
         at most ``CLOSED_FORM_TOL`` and the finite-difference error at most ``FINITE_DIFF_TOL``.
     """
     results = []

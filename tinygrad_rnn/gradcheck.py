@@ -73,7 +73,8 @@ def gradcheck(
         eps: the finite-difference step.
         atol, rtol: an entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
         seed: seeds the random output weights.
-        raise_exception: raise :class:`GradcheckError` on failure (else return False).
+        raise_exception: raise [`GradcheckError`][tinygrad_rnn.GradcheckError] on failure (else
+            return False).
 
     Returns:
         True when every entry of every checked input passes.
@@ -152,7 +153,8 @@ def gradgradcheck(
     seed: int = 0,
     raise_exception: bool = True,
 ) -> bool:
-    """Check second derivatives: :func:`gradcheck` applied to ``fn``'s gradient.
+    """Check second derivatives: [`gradcheck`][tinygrad_rnn.gradcheck.gradcheck] applied to ``fn``'s
+    gradient.
 
     The first derivative is taken with ``create_graph=True`` against random
     output weights, giving a function ``x -> (v · f(x))'`` whose own gradient

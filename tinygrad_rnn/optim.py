@@ -1,9 +1,9 @@
 """Optimizers and gradient clipping with PyTorch's API, computed with numpy.
 
 An optimizer takes an iterable of parameters (leaf Tensors with
-``requires_grad=True``, such as ``nn.Parameter``), and each :meth:`Optimizer.step`
-moves every parameter that has a gradient; parameters whose ``grad`` is None are
-skipped. A typical loop::
+``requires_grad=True``, such as ``nn.Parameter``), and each
+[`Optimizer.step`][tinygrad_rnn.optim.Optimizer.step] moves every parameter that has a gradient;
+parameters whose ``grad`` is None are skipped. A typical loop::
 
     opt = Adam(model.parameters(), lr=1e-3)
     for batch in data:
@@ -21,15 +21,15 @@ Nothing here writes into an array that a recorded graph may hold:
   never ``p.data -= ...``. A graph built before the step saved the old array, so
   a ``backward`` run after the step still uses the values the forward saw.
 * ``step()`` reads ``p.grad`` and never writes into it.
-* :func:`clip_grad_norm_` and :func:`clip_grad_value_` replace ``p.grad`` with a
-  new Tensor wrapping a new array; the old gradient array (which the caller may
-  still hold, or the engine may have given to several leaves at once) is left
-  as it was.
+* [`clip_grad_norm_`][tinygrad_rnn.optim.clip_grad_norm_] and
+  [`clip_grad_value_`][tinygrad_rnn.optim.clip_grad_value_] replace ``p.grad`` with a new Tensor
+  wrapping a new array; the old gradient array (which the caller may still hold, or the engine may
+  have given to several leaves at once) is left as it was.
 
 The only arrays updated in place are the optimizer's own state (momentum
 buffers, moment estimates, accumulators). They are never handed out:
-:meth:`Optimizer.state_dict` returns copies and :meth:`Optimizer.load_state_dict`
-copies what it is given.
+[`Optimizer.state_dict`][tinygrad_rnn.optim.Optimizer.state_dict] returns copies and
+[`Optimizer.load_state_dict`][tinygrad_rnn.optim.Optimizer.load_state_dict] copies what it is given.
 
 dtypes
 ------
@@ -40,9 +40,9 @@ parameter's, and bias corrections are Python floats.
 
 Checkpoints
 -----------
-:meth:`Optimizer.state_dict` is a flat ``dict[str, np.ndarray]`` that
-``np.savez`` can store and ``np.load(..., allow_pickle=False)`` can read back:
-``"step"`` (calls of ``step()`` so far), one entry per hyperparameter (``"lr"``,
+[`Optimizer.state_dict`][tinygrad_rnn.optim.Optimizer.state_dict] is a flat
+``dict[str, np.ndarray]`` that ``np.savez`` can store and ``np.load(..., allow_pickle=False)`` can
+read back: ``"step"`` (calls of ``step()`` so far), one entry per hyperparameter (``"lr"``,
 ``"eps"``, ... as 0-d arrays; ``"betas"`` has shape (2,)), and
 ``"state.<i>.<name>"`` for the state of ``params[i]`` (e.g. ``"state.0.m"``).
 """
@@ -322,7 +322,8 @@ class Optimizer:
         return {key: np.array(arr, copy=True) for key, arr in self._flat().items()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore step count, hyperparameters and state from :meth:`state_dict`'s output.
+        """Restore step count, hyperparameters and state from
+        [`state_dict`][tinygrad_rnn.optim.Optimizer.state_dict]'s output.
 
         Accepts any mapping of the same keys to arrays (e.g. the ``NpzFile``
         from ``np.load``). Arrays are copied (and cast to this optimizer's

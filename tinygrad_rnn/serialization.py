@@ -85,12 +85,13 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save`; returns the (nested) dict of arrays.
+    """Read a checkpoint written by [`save`][tinygrad_rnn.save]; returns the (nested) dict of
+    arrays.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is truncated, not an ``.npz``, needs pickle, or was not
-            written by :func:`save`.
+            written by [`save`][tinygrad_rnn.save].
     """
     path = _check_path(path, "load")
     if not path.exists():

@@ -8,10 +8,10 @@ downloaded: the default text for ``chars`` is the package's own source code.
   each half): a sequence of ``T`` pairs ``(value, marker)``; the values are ``U[0, 1]``,
   the marker is 1 at exactly two steps, one in the first half and one in the second; the
   target is the sum of the two marked values. Always predicting 1 (the mean of the sum)
-  gives MSE ``Var(u1 + u2) = 2/12 = 1/6``, the baseline: :func:`adding_baseline`.
+  gives MSE ``Var(u1 + u2) = 2/12 = 1/6``, the baseline: `adding_baseline`.
 * **copy** (copy memory, Arjovsky et al. 2016): remember 10 symbols over a gap of ``T``
-  steps and write them out after a delimiter; layout in :func:`copy_batch`.
-  The memoryless baseline is ``10·ln 8 / (T + 20)``: :func:`copy_baseline`.
+  steps and write them out after a delimiter; layout in `copy_batch`.
+  The memoryless baseline is ``10·ln 8 / (T + 20)``: `copy_baseline`.
 * **chars**: next-character prediction on a text (min-char-rnn); baseline ``ln V``
   nats per character (uniform guessing over the ``V`` characters of the text).
 """
@@ -107,7 +107,7 @@ def copy_batch(rng: np.random.Generator, T: int, batch: int) -> tuple[np.ndarray
     ``a_k`` are drawn uniformly from the 8 symbols. ``T`` is the gap: the first symbol
     must be carried ``T + 10`` steps. The loss is taken at EVERY one of the ``T + 20``
     steps (cross-entropy averaged over steps and batch), so a model that only learned
-    "blank until the delimiter, then guess" scores :func:`copy_baseline`.
+    "blank until the delimiter, then guess" scores `copy_baseline`.
 
     Args:
         rng: the random generator.
@@ -161,7 +161,7 @@ def _python_files(root: Traversable) -> list[Traversable]:
 def package_text() -> str:
     """The default ``chars`` corpus: the source of this package, every ``.py`` file joined.
 
-    Read through :mod:`importlib.resources`, so it works from a checkout, a wheel or a
+    Read through `importlib.resources`, so it works from a checkout, a wheel or a
     zip, and nothing is downloaded. (It changes whenever the package is edited; the
     training command prints its size and a hash so a result can be tied to a corpus.)
     """
@@ -170,7 +170,7 @@ def package_text() -> str:
 
 
 def load_text(path: str | Path | None) -> str:
-    """The text at ``path`` (UTF-8), or :func:`package_text` for None.
+    """The text at ``path`` (UTF-8), or `package_text` for None.
 
     Raises:
         FileNotFoundError, OSError: the file cannot be read.

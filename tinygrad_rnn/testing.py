@@ -150,8 +150,8 @@ def float_arrays(
     ``min_magnitude > 0`` also ``|x| >= min_magnitude`` (for ``log``, division,
     negative powers); and every value is at least ``1e-3`` away from each point of
     ``avoid`` (kinks: ``avoid=(0.0,)`` for ``relu``/``abs``, ``avoid=(-1.0, 1.0)`` for
-    ``clip(-1, 1)``). Values may repeat (use :func:`distinct_float_arrays` for ties-free
-    data).
+    ``clip(-1, 1)``). Values may repeat (use
+    [`distinct_float_arrays`][tinygrad_rnn.testing.distinct_float_arrays] for ties-free data).
 
     Examples:
         ``float_arrays((2, 3))`` -> a float64 array of shape (2, 3) with values in [-3, 3].
@@ -246,7 +246,8 @@ def tensors(
     requires_grad: bool = True,
     **float_array_kwargs: Any,
 ) -> st.SearchStrategy[Tensor]:
-    """Tensors over :func:`float_arrays` (same keyword arguments), by default requiring grad.
+    """Tensors over [`float_arrays`][tinygrad_rnn.testing.float_arrays] (same keyword arguments), by
+    default requiring grad.
 
     Example: ``tensors((2, 3), min_value=0.1)`` -> a float64 leaf of shape (2, 3),
     positive, with ``requires_grad=True``, ready for ``tinygrad_rnn.gradcheck``.

@@ -15,12 +15,14 @@ match ``torch.nn`` so state_dicts move between the two::
     loss = nn.CrossEntropyLoss()(head(out), rng.integers(0, 4, (7, 2)))
     loss.backward()
 
-Contents: :class:`Module`, :class:`Parameter`, :class:`Sequential`;
-:class:`Linear`, :class:`Embedding`; cells :class:`RNNCell`, :class:`LSTMCell`,
-:class:`GRUCell`; layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and
-:func:`unroll`; losses; converters to the documents' and PyTorch's layouts
-(:mod:`.convert`); gradient diagnostics (:mod:`.diagnostics`); truncated BPTT
-(:mod:`.tbptt`).
+Contents: [`Module`][tinygrad_rnn.nn.Module], [`Parameter`][tinygrad_rnn.nn.Parameter],
+[`Sequential`][tinygrad_rnn.nn.Sequential]; [`Linear`][tinygrad_rnn.nn.Linear],
+[`Embedding`][tinygrad_rnn.nn.Embedding]; cells [`RNNCell`][tinygrad_rnn.nn.RNNCell],
+[`LSTMCell`][tinygrad_rnn.nn.LSTMCell], [`GRUCell`][tinygrad_rnn.nn.GRUCell]; layers
+[`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM], [`GRU`][tinygrad_rnn.nn.GRU] and
+[`unroll`][tinygrad_rnn.nn.unroll]; losses; converters to the documents' and PyTorch's layouts
+([`.convert`][tinygrad_rnn.nn.convert]); gradient diagnostics
+([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]).
 """
 
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell

@@ -23,7 +23,7 @@ Mapping (a) <-> (c)::
 
 From a document the two biases are not identifiable, so ``bias_ih = b`` and
 ``bias_hh = 0``. The dict keys are exactly the keyword names of
-:mod:`tinygrad_rnn.reference` (``rnn_bptt(xs, y, s0, **doc)``).
+[`tinygrad_rnn.reference`][tinygrad_rnn.reference] (``rnn_bptt(xs, y, s0, **doc)``).
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ def rnn_to_document(rnn: RNNCell | RNN, head: Linear) -> dict[str, np.ndarray]:
     """The documents' RNN parameters (spec §1) from a tanh RNN and its output layer.
 
     Args:
-        rnn: an :class:`RNNCell` or a one-layer unidirectional :class:`RNN` (tanh).
-        head: the output :class:`Linear` ``(H -> K)``.
+        rnn: an [`RNNCell`][tinygrad_rnn.nn.RNNCell] or a one-layer unidirectional
+            [`RNN`][tinygrad_rnn.nn.RNN] (tanh).
+        head: the output [`Linear`][tinygrad_rnn.nn.Linear] ``(H -> K)``.
 
     Returns:
         ``{"U": (H, D), "W": (H, H), "V": (K, H), "b": (H,), "c": (K,)}`` (copies), with
@@ -154,10 +155,11 @@ def rnn_to_document(rnn: RNNCell | RNN, head: Linear) -> dict[str, np.ndarray]:
 
 
 def rnn_grads_to_document(rnn: RNNCell | RNN, head: Linear) -> dict[str, np.ndarray]:
-    """The gradients of :func:`rnn_to_document`'s parameters, from ``.grad`` after a backward.
+    """The gradients of [`rnn_to_document`][tinygrad_rnn.nn.rnn_to_document]'s parameters, from
+    ``.grad`` after a backward.
 
     Since ``b = bias_ih + bias_hh``, ``∂L/∂b = ∂L/∂bias_ih``. Same keys and shapes
-    as :func:`rnn_to_document`, so it compares directly with
+    as [`rnn_to_document`][tinygrad_rnn.nn.rnn_to_document], so it compares directly with
     ``tinygrad_rnn.reference.rnn_bptt(...).grads``.
     """
     return _rnn_doc(rnn, head, True, "rnn_grads_to_document")
@@ -193,8 +195,9 @@ def lstm_to_document(lstm: LSTMCell | LSTM, head: Linear) -> dict[str, np.ndarra
     """Seed 004's LSTM parameters (spec §4) from an LSTM and its output layer.
 
     Args:
-        lstm: an :class:`LSTMCell` or a one-layer unidirectional :class:`LSTM`.
-        head: the output :class:`Linear` ``(H -> K)``.
+        lstm: an [`LSTMCell`][tinygrad_rnn.nn.LSTMCell] or a one-layer unidirectional
+            [`LSTM`][tinygrad_rnn.nn.LSTM].
+        head: the output [`Linear`][tinygrad_rnn.nn.Linear] ``(H -> K)``.
 
     Returns:
         ``{"W_f", "W_i", "W_c", "W_o": (H+D, H), "b_f", "b_i", "b_c", "b_o": (H,),
@@ -206,7 +209,8 @@ def lstm_to_document(lstm: LSTMCell | LSTM, head: Linear) -> dict[str, np.ndarra
 
 
 def lstm_grads_to_document(lstm: LSTMCell | LSTM, head: Linear) -> dict[str, np.ndarray]:
-    """The gradients of :func:`lstm_to_document`'s parameters, from ``.grad`` after a backward.
+    """The gradients of [`lstm_to_document`][tinygrad_rnn.nn.lstm_to_document]'s parameters, from
+    ``.grad`` after a backward.
 
     The map is linear in the weights, so the gradients rearrange the same way;
     ``∂L/∂b_g = ∂L/∂bias_ih_g``. Compares directly with
@@ -293,9 +297,10 @@ def rnn_from_document(
     Args:
         params: ``{"U": (H, D), "W": (H, H), "V": (K, H), "b": (H,), "c": (K,)}``
             (arrays, Tensors or torch tensors), e.g. from
-            :func:`tinygrad_rnn.reference.init_rnn_params`.
+            [`tinygrad_rnn.reference.init_rnn_params`][tinygrad_rnn.reference.init_rnn_params].
         dtype: dtype of the modules (default: the arrays' floating dtype).
-        as_layer: return a one-layer :class:`RNN` instead of an :class:`RNNCell`.
+        as_layer: return a one-layer [`RNN`][tinygrad_rnn.nn.RNN] instead of an
+            [`RNNCell`][tinygrad_rnn.nn.RNNCell].
 
     Returns:
         ``(rnn, head)`` with ``weight_ih = U``, ``weight_hh = W``, ``bias_ih = b``,
@@ -348,7 +353,8 @@ def lstm_from_document(
         params: ``{"W_f", "W_i", "W_c", "W_o": (H+D, H), "b_f", "b_i", "b_c", "b_o": (H,),
             "W_y": (H, K), "b_y": (K,)}``; rows ``:H`` of ``W_g`` act on ``h_{t-1}``.
         dtype: dtype of the modules (default: the arrays' floating dtype).
-        as_layer: return a one-layer :class:`LSTM` instead of an :class:`LSTMCell`.
+        as_layer: return a one-layer [`LSTM`][tinygrad_rnn.nn.LSTM] instead of an
+            [`LSTMCell`][tinygrad_rnn.nn.LSTMCell].
 
     Returns:
         ``(lstm, head)``: gate ``g`` (order i, f, g=c̃, o) gets ``weight_ih_g = W_g[H:]ᵀ``,
@@ -401,12 +407,14 @@ def cell_from_layer(layer: RNN | LSTM | GRU, layer_index: int = 0, reverse: bool
     functions); with ``reverse=True``, unroll over ``x`` reversed in time.
 
     Args:
-        layer: an :class:`RNN`, :class:`LSTM` or :class:`GRU`.
+        layer: an [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM] or
+            [`GRU`][tinygrad_rnn.nn.GRU].
         layer_index: which layer ``k`` (its input size is ``D`` for ``k = 0``, else ``dirs·H``).
         reverse: take the ``_reverse`` direction of a bidirectional layer.
 
     Returns:
-        An :class:`RNNCell`, :class:`LSTMCell` or :class:`GRUCell` in the layer's dtype.
+        An [`RNNCell`][tinygrad_rnn.nn.RNNCell], [`LSTMCell`][tinygrad_rnn.nn.LSTMCell] or
+        [`GRUCell`][tinygrad_rnn.nn.GRUCell] in the layer's dtype.
     """
     cell_cls = next((c for k, c in _CELL_OF.items() if isinstance(layer, k)), None)
     if cell_cls is None:
@@ -437,9 +445,9 @@ def cell_from_layer(layer: RNN | LSTM | GRU, layer_index: int = 0, reverse: bool
 def to_torch_state_dict(module: Module) -> dict[str, np.ndarray]:
     """``module``'s parameters under PyTorch's names (copies).
 
-    Our modules use PyTorch's names and layouts, so this is :meth:`Module.state_dict`;
-    load it into torch with ``torch_module.load_state_dict({k: torch.from_numpy(v)
-    for k, v in sd.items()})``.
+    Our modules use PyTorch's names and layouts, so this is
+    [`Module.state_dict`][tinygrad_rnn.nn.Module.state_dict]; load it into torch with
+    ``torch_module.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``.
     """
     if not isinstance(module, Module):
         raise TypeError(f"to_torch_state_dict: expected a Module, got {type(module).__name__}")
@@ -450,8 +458,8 @@ def load_torch_state_dict(module: Module, state_dict: dict[str, Any], strict: bo
     """Load a PyTorch state_dict (torch tensors or arrays) into ``module``.
 
     Values are copied to CPU numpy and cast to each parameter's dtype; the same
-    checks as :meth:`Module.load_state_dict` apply (missing/unexpected keys,
-    shapes). Buffers are not expected: our modules have none.
+    checks as [`Module.load_state_dict`][tinygrad_rnn.nn.Module.load_state_dict] apply
+    (missing/unexpected keys, shapes). Buffers are not expected: our modules have none.
     """
     if not isinstance(module, Module):
         raise TypeError(f"load_torch_state_dict: expected a Module, got {type(module).__name__}")

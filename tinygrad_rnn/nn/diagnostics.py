@@ -1,9 +1,10 @@
 """Gradient diagnostics: how much gradient reaches each time step (vanishing/exploding).
 
 Seed 001 explains why plain RNNs forget: ``∂s_T/∂s_t = Π_{k=t+1..T} diag(1 − s_k²) W``
-shrinks (or grows) geometrically with ``T − t``. :func:`hidden_grad_norms` makes
-that visible: run a cell with :func:`~tinygrad_rnn.nn.unroll`, build a loss,
-and plot the norm of the total ``∂L/∂h_t`` against ``t`` for an RNN and an LSTM.
+shrinks (or grows) geometrically with ``T − t``.
+[`hidden_grad_norms`][tinygrad_rnn.nn.hidden_grad_norms] makes that visible: run a cell with
+[`unroll`][tinygrad_rnn.nn.unroll], build a loss, and plot the norm of the total ``∂L/∂h_t`` against
+``t`` for an RNN and an LSTM.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def hidden_grad_norms(
         loss: a one-element Tensor.
         hidden_steps: ``[h_0, ..., h_{T-1}]``, the graph's own per-step hidden
             tensors, each ``(B, H)`` or ``(H,)``, e.g. from
-            :func:`~tinygrad_rnn.nn.unroll` (an LSTM's ``(h_t, c_t)`` entries use ``h_t``).
+            [`unroll`][tinygrad_rnn.nn.unroll] (an LSTM's ``(h_t, c_t)`` entries use ``h_t``).
         per_example: one norm per batch row instead of one per step.
 
     Returns:

@@ -1,4 +1,5 @@
-"""Feed-forward layers: :class:`Linear` and :class:`Embedding` (PyTorch layouts)."""
+"""Feed-forward layers: [`Linear`][tinygrad_rnn.nn.Linear] and
+[`Embedding`][tinygrad_rnn.nn.Embedding] (PyTorch layouts)."""
 
 from __future__ import annotations
 

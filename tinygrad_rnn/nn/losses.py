@@ -1,14 +1,16 @@
-"""Loss modules: thin wrappers of :mod:`tinygrad_rnn.functional` with an optional mask.
+"""Loss modules: thin wrappers of [`tinygrad_rnn.functional`][tinygrad_rnn.functional] with an
+optional mask.
 
 Every loss is called ``loss_fn(input, target, mask=None)``. ``mask`` holds
 per-element weights (0 drops an element; 0/1 picks the steps that carry a loss,
 spec §3). With ``reduction="mean"`` the result is ``Σ mask·loss / Σ mask``.
 
 For sequences, a per-step ``(T, B)`` mask works directly with
-:class:`CrossEntropyLoss` on ``(T, B, K)`` logits (the per-element loss is
-``(T, B)``). :class:`MSELoss` and :class:`BCEWithLogitsLoss` have a loss per
-output component ``(T, B, K)``; a ``(T, B)`` mask is broadcast over the
-trailing axes, so ``"mean"`` averages over the components of the selected steps.
+[`CrossEntropyLoss`][tinygrad_rnn.nn.CrossEntropyLoss] on ``(T, B, K)`` logits (the per-element loss
+is ``(T, B)``). [`MSELoss`][tinygrad_rnn.nn.MSELoss] and
+[`BCEWithLogitsLoss`][tinygrad_rnn.nn.BCEWithLogitsLoss] have a loss per output component
+``(T, B, K)``; a ``(T, B)`` mask is broadcast over the trailing axes, so ``"mean"`` averages over
+the components of the selected steps.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The module system: :class:`Parameter`, :class:`Module` and :class:`Sequential`.
+"""The module system: [`Parameter`][tinygrad_rnn.nn.Parameter], [`Module`][tinygrad_rnn.nn.Module]
+and [`Sequential`][tinygrad_rnn.nn.Sequential].
 
-A :class:`Module` owns :class:`Parameter` tensors and child modules. Both are
-found by assignment (``self.weight = Parameter(...)``, ``self.lstm = LSTM(...)``)
+A [`Module`][tinygrad_rnn.nn.Module] owns [`Parameter`][tinygrad_rnn.nn.Parameter] tensors and child
+modules. Both are found by assignment (``self.weight = Parameter(...)``, ``self.lstm = LSTM(...)``)
 and kept in insertion order, so ``named_parameters()`` yields dotted paths such
 as ``"lstm.weight_ih_l0"`` in a stable order, and ``state_dict()`` uses the same
 names as PyTorch for the same architecture.
@@ -22,10 +23,10 @@ __all__ = ["IncompatibleKeys", "Module", "Parameter", "Sequential", "StateDictEr
 
 
 class Parameter(Tensor):
-    """A Tensor that is a trainable weight of a :class:`Module`.
+    """A Tensor that is a trainable weight of a [`Module`][tinygrad_rnn.nn.Module].
 
     ``Parameter(data, dtype=None, name=None)`` copies ``data`` like
-    :class:`~tinygrad_rnn.Tensor` does and always sets ``requires_grad=True``,
+    [`Tensor`][tinygrad_rnn.Tensor] does and always sets ``requires_grad=True``,
     so the data must be floating point (an integer array raises TypeError).
     Assigning a Parameter as a module attribute registers it with the module and
     sets ``name`` to the attribute name (graph drawings use it as the label).
@@ -45,7 +46,8 @@ class Parameter(Tensor):
 
 
 class StateDictError(KeyError, ValueError):
-    """Missing or unexpected keys in :meth:`Module.load_state_dict`.
+    """Missing or unexpected keys in
+    [`Module.load_state_dict`][tinygrad_rnn.nn.Module.load_state_dict].
 
     It is both a KeyError and a ValueError so either ``except`` clause catches it.
     """
@@ -56,7 +58,8 @@ class StateDictError(KeyError, ValueError):
 
 
 class IncompatibleKeys(NamedTuple):
-    """What a non-strict :meth:`Module.load_state_dict` skipped."""
+    """What a non-strict [`Module.load_state_dict`][tinygrad_rnn.nn.Module.load_state_dict]
+    skipped."""
 
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -82,14 +85,15 @@ class Module:
     """Base class of every layer: registers parameters and children, calls ``forward``.
 
     Subclasses call ``super().__init__()`` first, then assign their
-    :class:`Parameter` s and child modules as attributes, and define
+    [`Parameter`][tinygrad_rnn.nn.Parameter]s and child modules as attributes, and define
     ``forward``. ``module(*args)`` runs ``forward`` inside
     ``tinygrad_rnn.scope.scope(name)``, where ``name`` is the attribute name the
     module was assigned to in its parent (or the lower-cased class name), so
     graph drawings can group the ops by module.
 
     Attributes:
-        training: True after :meth:`train` (the default), False after :meth:`eval`.
+        training: True after [`train`][tinygrad_rnn.nn.Module.train] (the default), False after
+            [`eval`][tinygrad_rnn.nn.Module.eval].
     """
 
     training: bool
@@ -191,7 +195,8 @@ class Module:
                 yield (f"{path}.{name}" if path else name), p
 
     def parameters(self) -> Iterator[Parameter]:
-        """Every parameter (see :meth:`named_parameters` for the order)."""
+        """Every parameter (see [`named_parameters`][tinygrad_rnn.nn.Module.named_parameters] for
+        the order)."""
         for _, p in self.named_parameters():
             yield p
 
@@ -213,7 +218,8 @@ class Module:
 
     # ------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, np.ndarray]:
-        """``{dotted name: copy of the parameter's array}``, in :meth:`named_parameters` order.
+        """``{dotted name: copy of the parameter's array}``, in
+        [`named_parameters`][tinygrad_rnn.nn.Module.named_parameters] order.
 
         The arrays are copies: changing them never changes the module.
         """
@@ -228,12 +234,13 @@ class Module:
         values). Nothing is changed unless every check passes.
 
         Args:
-            state_dict: ``{dotted name: array}`` as returned by :meth:`state_dict`.
+            state_dict: ``{dotted name: array}`` as returned by
+                [`state_dict`][tinygrad_rnn.nn.Module.state_dict].
             strict: require exactly the module's names.
 
         Returns:
-            :class:`IncompatibleKeys` ``(missing_keys, unexpected_keys)``, both
-            empty when ``strict``.
+            [`IncompatibleKeys`][tinygrad_rnn.nn.IncompatibleKeys]
+            ``(missing_keys, unexpected_keys)``, both empty when ``strict``.
 
         Raises:
             StateDictError: (a KeyError and a ValueError) ``strict`` and keys are

@@ -12,7 +12,7 @@ alone, started from the (constant) state chunk ``k − 1`` ended in::
         loss.backward(); optimizer.step(); optimizer.zero_grad()
         state = detach_state(final)     # carried forward, gradient cut
 
-:func:`run_tbptt` is that loop.
+[`run_tbptt`][tinygrad_rnn.nn.run_tbptt] is that loop.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def chunk_bounds(length: int, chunk_len: int) -> Iterator[tuple[int, int]]:
 
 
 class TBPTTResult(NamedTuple):
-    """What :func:`run_tbptt` returns."""
+    """What [`run_tbptt`][tinygrad_rnn.nn.run_tbptt] returns."""
 
     losses: list[float]  # one per chunk
     state: Any  # the final state, detached: pass it as ``state`` to continue
@@ -103,7 +103,8 @@ def run_tbptt(
             Without it the gradients of all chunks accumulate in ``.grad``.
 
     Returns:
-        :class:`TBPTTResult` ``(losses, state)``: each chunk's loss and the final detached state.
+        [`TBPTTResult`][tinygrad_rnn.nn.TBPTTResult] ``(losses, state)``: each chunk's loss and the
+        final detached state.
     """
     try:
         chunk_len = operator.index(chunk_len)

@@ -2,12 +2,12 @@
 
 Spec §1 lists the errata of seeds 000 and 002. Each function below evaluates one printed form
 as literally as its shapes allow; its docstring quotes what the document printed and what the
-spec says is correct (the correct form is what :func:`~tinygrad_rnn.reference.rnn_bptt`
+spec says is correct (the correct form is what [`rnn_bptt`][tinygrad_rnn.reference.rnn_bptt]
 computes). A printed form either cannot be evaluated (``ValueError``) or, for generic
 parameters, gives a different number from the true gradient.
 
 All functions take the softmax + cross-entropy RNN of spec §1 with the shapes of
-:func:`~tinygrad_rnn.reference.rnn_bptt` (``xs: (T, B, D)``, ``targets: int (T, B)``,
+[`rnn_bptt`][tinygrad_rnn.reference.rnn_bptt] (``xs: (T, B, D)``, ``targets: int (T, B)``,
 ``s0: (B, H)``, ``U: (H, D)``, ``W: (H, H)``, ``V: (K, H)``, ``b: (H,)``, ``c: (K,)``), so a
 ``params`` dict from ``init_rnn_params`` can be splatted into any of them.
 
@@ -112,7 +112,7 @@ def seed000_grad_b(
     not ``∇_{o_t} L``. The printed form multiplies an ``H×H`` diagonal by a ``K``-vector, so it
     needs ``K == H``; then it evaluates to a different vector from ``rnn_bptt(...).grads["b"]``.
 
-    Args: as :func:`~tinygrad_rnn.reference.rnn_bptt` with ``output="softmax"``, no mask.
+    Args: as [`rnn_bptt`][tinygrad_rnn.reference.rnn_bptt] with ``output="softmax"``, no mask.
 
     Returns:
         ``(H,)`` array ``Σ_t Σ_b (1 − s_t²) ⊙ (ŷ_t − onehot(y_t))``.
@@ -159,7 +159,7 @@ def seed000_recursion(
     recursion one step, ``(Wᵀ ∂L/∂s_0) ⊙ (1 − s_0²)``. ``V`` and ``c`` do not depend on the
     recursion and are left out.
 
-    Args: as :func:`~tinygrad_rnn.reference.rnn_bptt` with ``output="softmax"``, no mask.
+    Args: as [`rnn_bptt`][tinygrad_rnn.reference.rnn_bptt] with ``output="softmax"``, no mask.
 
     Returns:
         ``{"U": (H, D), "W": (H, H), "b": (H,), "s0": (B, H)}``, to compare with the same keys

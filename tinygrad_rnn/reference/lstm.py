@@ -203,9 +203,9 @@ def lstm_bptt(
         mask: optional ``(T, B)`` weights of each step's loss (spec §3); default all ones.
 
     Returns:
-        :class:`BPTTResult`; ``grads`` has keys ``"W_f", "W_i", "W_c", "W_o", "b_f", "b_i",
-        "b_c", "b_o", "W_y", "b_y", "h0", "c0", "xs"``, ``hidden`` is ``h_t`` and ``dhidden``
-        the total ``∂L/∂h_t``.
+        [`BPTTResult`][tinygrad_rnn.reference.BPTTResult]; ``grads`` has keys
+        ``"W_f", "W_i", "W_c", "W_o", "b_f", "b_i", "b_c", "b_o", "W_y", "b_y", "h0", "c0", "xs"``,
+        ``hidden`` is ``h_t`` and ``dhidden`` the total ``∂L/∂h_t``.
 
     Raises:
         ValueError: inconsistent shapes or targets out of range.
@@ -266,9 +266,9 @@ def lstm_hidden_mse_bptt(
         mask: optional ``(T, B)`` weights of each step's loss (spec §3); default all ones.
 
     Returns:
-        :class:`BPTTResult`; ``grads`` has keys ``"W_f", "W_i", "W_c", "W_o", "b_f", "b_i",
-        "b_c", "b_o", "h0", "c0", "xs"``, ``hidden`` is ``h_t`` and ``dhidden`` the total
-        ``∂L/∂h_t``.
+        [`BPTTResult`][tinygrad_rnn.reference.BPTTResult]; ``grads`` has keys
+        ``"W_f", "W_i", "W_c", "W_o", "b_f", "b_i", "b_c", "b_o", "h0", "c0", "xs"``, ``hidden`` is
+        ``h_t`` and ``dhidden`` the total ``∂L/∂h_t``.
 
     Raises:
         ValueError: inconsistent shapes.
@@ -305,7 +305,8 @@ def init_lstm_params(
     *,
     random_biases: bool = False,
 ) -> dict[str, FloatArray]:
-    """Random parameters for :func:`lstm_bptt`, initialised as seed 004 does.
+    """Random parameters for [`lstm_bptt`][tinygrad_rnn.reference.lstm_bptt], initialised as seed
+    004 does.
 
     Spec §4, seed 004: ``W_* ~ N(0, 1)/sqrt(Z/2)`` with ``Z = H + D``, ``W_y ~ N(0, 1)/sqrt(D/2)``
     (literally ``D``, the document's output size, even when ``K ≠ D``), biases 0.
@@ -320,7 +321,8 @@ def init_lstm_params(
     Returns:
         ``{"W_f", "W_i", "W_c", "W_o": (Z, H), "b_f", "b_i", "b_c", "b_o": (H,),
         "W_y": (H, K), "b_y": (K,)}``, so that ``lstm_bptt(xs, targets, h0, c0, **params)``
-        works; drop ``W_y`` and ``b_y`` for :func:`lstm_hidden_mse_bptt`.
+        works; drop ``W_y`` and ``b_y`` for
+        [`lstm_hidden_mse_bptt`][tinygrad_rnn.reference.lstm_hidden_mse_bptt].
     """
     Z = H + D
     gate_std = 1 / np.sqrt(Z / 2.0)

@@ -1,7 +1,7 @@
 """Closed-form BPTT of the vanilla RNN, hand-written in plain numpy (spec §1–3).
 
 The formulas are those of seeds 000 and 002 (softmax + cross-entropy) and seed 003 (linear and
-sigmoid output layers), restated in ``shared/spec/bptt-formulas.md``. The documents use column
+sigmoid output layers), derived in ``docs/bptt.md``. The documents use column
 vectors (``a_t = b + W s_{t-1} + U x_t``); here a batch of column vectors is stored as the rows
 of a ``(B, ·)`` array, so every product ``M v`` is written ``v @ M.T`` and every outer product
 summed over time, ``Σ_t δ_t s_{t-1}ᵀ``, becomes a sum over time *and* batch.
@@ -25,7 +25,8 @@ OUTPUTS = ("softmax", "linear", "sigmoid")
 
 
 class BPTTResult(NamedTuple):
-    """What every closed-form BPTT function of :mod:`tinygrad_rnn.reference` returns.
+    """What every closed-form BPTT function of [`tinygrad_rnn.reference`][tinygrad_rnn.reference]
+    returns.
 
     Attributes:
         loss: total loss ``L = Σ_t Σ_b mask[t, b] · L_{t,b}``, summed (not averaged) over time
@@ -293,8 +294,9 @@ def rnn_bptt(
             encoder–decoder). It seeds the recursion in place of 0; the loss is unchanged.
 
     Returns:
-        :class:`BPTTResult` whose ``grads`` has keys ``"U", "W", "V", "b", "c", "s0", "xs"``,
-        ``hidden`` the states ``s_t`` and ``dhidden`` the total ``∂L/∂s_t``.
+        [`BPTTResult`][tinygrad_rnn.reference.BPTTResult] whose ``grads`` has keys
+        ``"U", "W", "V", "b", "c", "s0", "xs"``, ``hidden`` the states ``s_t`` and ``dhidden`` the
+        total ``∂L/∂s_t``.
 
     Raises:
         ValueError: inconsistent shapes, an unknown ``output`` or targets out of range.
@@ -342,7 +344,8 @@ def init_rnn_params(
     scale: float = 0.01,
     random_biases: bool = False,
 ) -> dict[str, FloatArray]:
-    """Random parameters for :func:`rnn_bptt`, as min-char-rnn initialises them.
+    """Random parameters for [`rnn_bptt`][tinygrad_rnn.reference.rnn_bptt], as min-char-rnn
+    initialises them.
 
     Spec §1–2: seed 003 mirrors min-char-rnn, whose weights are ``N(0, 1) · 0.01`` and whose
     biases are 0 (seeds 000 and 002 give no initialisation).
