@@ -77,10 +77,26 @@ def _run_autograd(params, xs, s0, targets, mask, output: str, path: str):
         # after use (what long sequences do).
         T, B, H = xs.shape[0], xs.shape[1], s0.shape[1]
         chunked = path == "layer_chunked"
-        with projection_chunks(1 + T % 3, B, H) if chunked else contextlib.nullcontext():
-            hs, _ = module(x_t, s0_t.reshape(1, *s0.shape))
-    loss = _autograd_loss(head(hs), targets, output, mask)
-    loss.backward()
+        if path != "layer_jit":
+            with projection_chunks(1 + T % 3, B, H) if chunked else contextlib.nullcontext():
+                hs, _ = module(x_t, s0_t.reshape(1, *s0.shape))
+    if path == "layer_jit":  # the second call replays the traced program
+        layer = module
+
+        @tg.jit
+        def step(x: Any, s: Any) -> Any:
+            out, _ = layer(x, s.reshape(1, *s.shape))
+            loss = _autograd_loss(head(out), targets, output, mask)
+            loss.backward()
+            return loss
+
+        step(x_t, s0_t)
+        for p in [x_t, s0_t, *layer.parameters(), *head.parameters()]:
+            p.grad = None
+        loss = step(x_t, s0_t)
+    else:
+        loss = _autograd_loss(head(hs), targets, output, mask)
+        loss.backward()
     suffix = "" if path == "cell" else "_l0"
     grads = rnn_grads_in_document_layout(module, head, suffix)
     grads["s0"] = s0_t.grad.data
@@ -89,7 +105,7 @@ def _run_autograd(params, xs, s0, targets, mask, output: str, path: str):
     return loss.item(), grads, bias_hh
 
 
-@pytest.mark.parametrize("path", ["cell", "layer", "layer_chunked"])
+@pytest.mark.parametrize("path", ["cell", "layer", "layer_chunked", "layer_jit"])
 @pytest.mark.parametrize("output", ["softmax", "linear", "sigmoid"])
 @given(
     B=sizes,
