@@ -14,6 +14,15 @@ if ! command -v dot >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's Chromium opens the built documentation site headless (tests/test_docs_site.py).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: chromium not found; install it (apt-get install -y chromium) to run the site's browser tests" >&2
+  fi
+fi
+
 python3 -m venv .venv
 # torch==2.13.0 (CPU) is an optional extra used only for cross-checks.
 .venv/bin/pip install -q -e '.[dev,torch]'
