@@ -1,6 +1,6 @@
 """Primitives and the graph nodes they record.
 
-A :class:`Primitive` pairs a numpy forward function with one derivative rule
+A `Primitive` pairs a numpy forward function with one derivative rule
 per input (a vector-Jacobian product). The rule is written once with the
 package's own ops and operators, so the same function runs
 
@@ -9,7 +9,7 @@ package's own ops and operators, so the same function runs
   computation and can be differentiated again (higher-order derivatives).
 
 Calling a primitive dispatches on its arguments: with any Tensor among them it
-records a :class:`Node`; with arrays only it is just the numpy forward. That is
+records a `Node`; with arrays only it is just the numpy forward. That is
 what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
 """
 

@@ -289,7 +289,7 @@ def write_gradflow(
     scale: float = 1.0,
     forget_bias: float | None = 1.0,
 ) -> tuple[Path, dict[str, np.ndarray]]:
-    """Compute :func:`~tinygrad_rnn.training.gradient_profile` per cell and plot them."""
+    """Compute `gradient_profile` per cell and plot them."""
     from tinygrad_rnn import training
 
     profiles = {

@@ -473,7 +473,7 @@ def backward(
 ) -> None:
     """Accumulate gradients of ``tensor`` into ``.grad`` of every leaf that requires grad.
 
-    See :meth:`Tensor.backward`.
+    See [`Tensor.backward`][tinygrad_rnn.Tensor.backward].
     """
     if not tensor.requires_grad:
         raise RuntimeError(

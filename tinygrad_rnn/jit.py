@@ -110,7 +110,7 @@ def _accumulate_grad(t: Tensor, g: Any) -> None:
 
 
 class _Tracer:
-    """Records the ops of one eager call and builds its :class:`_Program`."""
+    """Records the ops of one eager call and builds its `_Program`."""
 
     def __init__(self, flat_args: list[Any]) -> None:
         self.prog = _Program()
@@ -485,7 +485,7 @@ def _refuse_copied_arguments(tracer: _Tracer, flat: list[Any]) -> None:
 
 
 class Jitted:
-    """A function traced once per signature and replayed as a program (see :func:`jit`)."""
+    """A function traced once per signature and replayed as a program (see `jit`)."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn

@@ -6,7 +6,7 @@ is written with the functions of this module and Python operators only, so it
 runs on arrays in an ordinary backward and on Tensors (recorded, hence
 differentiable again) under ``create_graph=True``.
 
-Broadcasting is undone in exactly one place, :func:`sum_to`, which every
+Broadcasting is undone in exactly one place, [`sum_to`][tinygrad_rnn.ops.sum_to], which every
 broadcasting op's rule calls.
 """
 

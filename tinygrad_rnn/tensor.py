@@ -1,6 +1,6 @@
 """The ``Tensor``: an ``np.ndarray`` plus the link to the op that made it.
 
-Everything a Tensor can compute is a primitive in :mod:`tinygrad_rnn.ops`; the
+Everything a Tensor can compute is a primitive in [`tinygrad_rnn.ops`][tinygrad_rnn.ops]; the
 methods here only forward to those ops so that ``x.tanh()`` and ``tanh(x)`` are
 the same thing.
 """
@@ -64,7 +64,7 @@ def _stand_in(a: np.ndarray) -> np.ndarray:
 
 
 def _is_stand_in(a: Any) -> bool:
-    """True when ``a`` is a stand-in made by :func:`_stand_in` (its values are gone)."""
+    """True when ``a`` is a stand-in made by `_stand_in` (its values are gone)."""
     return isinstance(a, np.ndarray) and a.base is not None and a.base is _FILLS.get(a.dtype)
 
 
@@ -435,7 +435,8 @@ class Tensor:
         return _ops.transpose(self, _shape_arg(axes, "transpose") if axes else None)
 
     def permute(self, *axes: Any) -> Tensor:
-        """Alias of :meth:`transpose` with explicit axes, as in PyTorch."""
+        """Alias of [`transpose`][tinygrad_rnn.Tensor.transpose] with explicit axes, as in
+        PyTorch."""
         return _ops.transpose(self, _shape_arg(axes, "permute"))
 
     @property

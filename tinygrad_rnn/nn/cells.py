@@ -1,10 +1,10 @@
 """Recurrent cells (one time step) and the step functions shared with the layers.
 
-The equations live exactly once, in :func:`_rnn_step`, :func:`_lstm_step` and
-:func:`_gru_step`. A cell calls them with the input projection of one step;
-the sequence layers in :mod:`tinygrad_rnn.nn.recurrent` call the very same
+The equations live exactly once, in `_rnn_step`, `_lstm_step` and
+`_gru_step`. A cell calls them with the input projection of one step;
+the sequence layers in [`tinygrad_rnn.nn.recurrent`][tinygrad_rnn.nn.recurrent] call the very same
 functions with a slice of a projection computed for all steps at once. Both
-compute the projection with :func:`_input_projection` and the same bias
+compute the projection with `_input_projection` and the same bias
 grouping, so a layer reproduces a cell unrolled over time.
 
 Parameters use PyTorch's names, shapes and gate order, so state_dicts are
@@ -258,7 +258,7 @@ class LSTMCell(_Cell):
     Parameters: ``weight_ih (4H, D)``, ``weight_hh (4H, H)``, ``bias_ih (4H,)``,
     ``bias_hh (4H,)``; rows ``k·H:(k+1)·H`` belong to gate ``k`` of (i, f, g, o).
     All initialised from ``U(-1/√H, 1/√H)``. Seed 004's ``W_g`` (acting on
-    ``[h, x]``) is ``[W_hh,gᵀ; W_ih,gᵀ]``, see :mod:`tinygrad_rnn.nn.convert`.
+    ``[h, x]``) is ``[W_hh,gᵀ; W_ih,gᵀ]``, see [`tinygrad_rnn.nn.convert`][tinygrad_rnn.nn.convert].
 
     Call: ``cell(x, (h, c)=None) -> (h', c')`` with ``x (B, D)`` or ``(D,)`` and
     ``h, c (B, H)`` or ``(H,)``; None means both zero.

@@ -1,4 +1,5 @@
-"""Sequence layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and the functional :func:`unroll`.
+"""Sequence layers [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM],
+[`GRU`][tinygrad_rnn.nn.GRU] and the functional [`unroll`][tinygrad_rnn.nn.unroll].
 
 The layers have PyTorch's signatures, parameter names (``weight_ih_l0``,
 ``bias_hh_l1_reverse``, ...), shapes and return conventions, so a state_dict
@@ -10,7 +11,7 @@ How a direction of a layer runs (the part that matters for speed)::
     W_hhᵀ is transposed once
     for t: state = step(gi[t], state, W_hhᵀ)   # only h W_hhᵀ + the nonlinearity per step
 
-``step`` is the same function a cell uses (:mod:`tinygrad_rnn.nn.cells`), so the
+``step`` is the same function a cell uses ([`tinygrad_rnn.nn.cells`][tinygrad_rnn.nn.cells]), so the
 equations are written once and a layer equals its cell unrolled over time.
 Each direction runs in ``scope("l0")`` / ``scope("l0_reverse")`` and each step
 in ``scope("t=3")`` so graph drawings can cluster the ops per step.
@@ -70,7 +71,8 @@ def _projection_span(T: int, bytes_per_step: int) -> int:
 
 
 class _RNNBase(Module):
-    """The machinery shared by :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+    """The machinery shared by [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM] and
+    [`GRU`][tinygrad_rnn.nn.GRU].
 
     A subclass sets ``_gates`` (G: ``weight_ih`` is ``(G·H, ·)``) and defines
     ``_step`` (one time step through the shared step function) and
@@ -244,10 +246,11 @@ class _RNNBase(Module):
             input: ``(T, B, D)``, or ``(B, T, D)`` with ``batch_first``, or an
                 unbatched ``(T, D)``.
             hx: initial state, None for zeros: ``h0 (L·dirs, B, H)`` (unbatched
-                ``(L·dirs, H)``; never batch-first); :class:`LSTM` takes ``(h0, c0)``.
+                ``(L·dirs, H)``; never batch-first); [`LSTM`][tinygrad_rnn.nn.LSTM] takes
+                ``(h0, c0)``.
 
         Returns:
-            ``(output, h_n)`` (:class:`LSTM`: ``(output, (h_n, c_n))``), with
+            ``(output, h_n)`` ([`LSTM`][tinygrad_rnn.nn.LSTM]: ``(output, (h_n, c_n))``), with
             ``output (T, B, dirs·H)`` (batch-first or unbatched like the input),
             the last layer's ``h_t``, forward and reverse halves concatenated; and
             ``h_n (L·dirs, B, H)`` the final state of each layer and direction
@@ -331,7 +334,8 @@ class RNN(_RNNBase):
     ``weight_ih_lk (H, D)`` (layer ``k>0``: ``(H, dirs·H)``), ``weight_hh_lk (H, H)``,
     ``bias_ih_lk (H,)``, ``bias_hh_lk (H,)``, all from ``U(-1/√H, 1/√H)``.
 
-    ``rnn(input, h0=None) -> (output, h_n)``; shapes as in :meth:`LSTM.forward`.
+    ``rnn(input, h0=None) -> (output, h_n)``; shapes as in
+    [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
     """
 
     def __init__(
@@ -362,7 +366,8 @@ class RNN(_RNNBase):
         """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
 
         ``input`` is ``(T, B, D)``, ``(B, T, D)`` with ``batch_first`` or unbatched
-        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See :meth:`LSTM.forward`.
+        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See
+        [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
         """
         out, h_n = super().forward(input, hx)
         return out, h_n
@@ -392,7 +397,7 @@ class LSTM(_RNNBase):
     ``..._reverse``), all from ``U(-1/√H, 1/√H)``.
 
     ``lstm(input, (h0, c0)=None) -> (output, (h_n, c_n))``; ``h0, c0, h_n, c_n``
-    are ``(L·dirs, B, H)``; shapes in :meth:`forward`. No ``proj_size``.
+    are ``(L·dirs, B, H)``; shapes in [`forward`][tinygrad_rnn.nn.LSTM.forward]. No ``proj_size``.
     """
 
     _gates = 4
@@ -477,7 +482,8 @@ class GRU(_RNNBase):
     ``..._reverse``), all from ``U(-1/√H, 1/√H)``. Only ``b_ih`` is hoisted into
     the all-steps projection: ``b_hn`` sits inside the reset gate.
 
-    ``gru(input, h0=None) -> (output, h_n)``; shapes as in :meth:`LSTM.forward`.
+    ``gru(input, h0=None) -> (output, h_n)``; shapes as in
+    [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
     """
 
     _gates = 3
@@ -510,7 +516,8 @@ class GRU(_RNNBase):
         """``(input, h0=None) -> (output (T, B, dirs·H), h_n (L·dirs, B, H))``.
 
         ``input`` is ``(T, B, D)``, ``(B, T, D)`` with ``batch_first`` or unbatched
-        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See :meth:`LSTM.forward`.
+        ``(T, D)``; ``h0`` is None (zeros) or ``(L·dirs, B, H)``. See
+        [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
         """
         out, h_n = super().forward(input, hx)
         return out, h_n
@@ -526,11 +533,11 @@ def unroll(cell: Callable[[Any, Any], Any], xs: Any, state: Any = None) -> list[
     """Run ``cell`` over a sequence one step at a time and return every state.
 
     ``states[t] = cell(xs[t], states[t-1])`` with ``states[-1] = state``. For
-    an :class:`~tinygrad_rnn.nn.RNNCell` or :class:`~tinygrad_rnn.nn.GRUCell`
-    each entry is ``h_t (B, H)``; for an :class:`~tinygrad_rnn.nn.LSTMCell`
+    an [`RNNCell`][tinygrad_rnn.nn.RNNCell] or [`GRUCell`][tinygrad_rnn.nn.GRUCell]
+    each entry is ``h_t (B, H)``; for an [`LSTMCell`][tinygrad_rnn.nn.LSTMCell]
     it is ``(h_t, c_t)``. The entries are the graph's own tensors, so
     ``tinygrad_rnn.grad(loss, [h_0, ..., h_{T-1}])`` gives the total ``∂L/∂h_t``
-    (see :func:`tinygrad_rnn.nn.diagnostics.hidden_grad_norms`).
+    (see [`tinygrad_rnn.nn.diagnostics.hidden_grad_norms`][tinygrad_rnn.nn.hidden_grad_norms]).
 
     Args:
         cell: a cell (any callable ``cell(x_t, state) -> state``).

@@ -9,9 +9,9 @@ the same thing without a subprocess::
     result = training.train(config, out_dir="runs/adding-lstm")
     result.final_metric, result.baseline          # test MSE vs 1/6
 
-The model is one recurrent layer stack (:class:`~tinygrad_rnn.nn.RNN`, ``LSTM`` or
-``GRU``) and a :class:`~tinygrad_rnn.nn.Linear` head (:class:`SequenceModel`). Each
-task (:mod:`tinygrad_rnn.tasks`) supplies batches, a loss and a held-out metric in
+The model is one recurrent layer stack ([`RNN`][tinygrad_rnn.nn.RNN], ``LSTM`` or
+``GRU``) and a [`Linear`][tinygrad_rnn.nn.Linear] head (`SequenceModel`). Each
+task (`tinygrad_rnn.tasks`) supplies batches, a loss and a held-out metric in
 the units of its baseline, so every loss curve has a horizontal line to beat.
 
 Plots use matplotlib's Agg canvas directly (no ``pyplot``), so importing or calling

@@ -63,7 +63,7 @@ def _decode_bytes(value: Any, what: str) -> str:
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`train`: the config and a model with its weights.
+    """Read a checkpoint written by `train`: the config and a model with its weights.
 
     Raises:
         FileNotFoundError: no such file.

@@ -103,7 +103,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        """Parse :meth:`to_json`'s output; ValueError if it is not such a config."""
+        """Parse `to_json`'s output; ValueError if it is not such a config."""
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -156,7 +156,7 @@ class TrainConfig:
 
 
 def resolve_config(task: str, **overrides: Any) -> TrainConfig:
-    """A :class:`TrainConfig` for ``task``: the task's defaults, then ``overrides``.
+    """A `TrainConfig` for ``task``: the task's defaults, then ``overrides``.
 
     Overrides that are None mean "use the default" (what the command line passes for
     options not given); ``lr`` defaults by task and optimizer.

@@ -23,10 +23,10 @@ def gradient_profile(
     """``‖∂L/∂h_t‖`` for ``t = 0..T-1`` of an untrained cell on one adding-problem batch.
 
     The cell (``nn.RNNCell``/``LSTMCell``/``GRUCell``, float64, PyTorch's init
-    ``U(-1/√H, 1/√H)`` times ``scale``) is unrolled with :func:`nn.unroll`; a linear head
-    reads only the LAST hidden state and the loss is the MSE to the adding targets, so
+    ``U(-1/√H, 1/√H)`` times ``scale``) is unrolled with [`nn.unroll`][tinygrad_rnn.nn.unroll]; a
+    linear head reads only the LAST hidden state and the loss is the MSE to the adding targets, so
     whatever gradient reaches step ``t`` has travelled back ``T − 1 − t`` steps.
-    Computed with :func:`nn.hidden_grad_norms`.
+    Computed with [`nn.hidden_grad_norms`][tinygrad_rnn.nn.hidden_grad_norms].
 
     Returns:
         ``(T,)`` float64 norms (Frobenius over batch and hidden units).

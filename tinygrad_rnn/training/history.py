@@ -32,7 +32,7 @@ class History:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, Any]) -> History:
-        """Inverse of :meth:`arrays` (missing entries become empty)."""
+        """Inverse of `arrays` (missing entries become empty)."""
 
         def get(key: str) -> list[Any]:
             value = arrays.get(key)

@@ -29,7 +29,7 @@ class TrainingError(RuntimeError):
 # ------------------------------------------------------------------------------ training
 @dataclass
 class TrainResult:
-    """What :func:`train` returns; also written to ``summary.json`` in the run folder."""
+    """What `train` returns; also written to ``summary.json`` in the run folder."""
 
     config: TrainConfig
     history: History
@@ -93,18 +93,18 @@ def train(
     early and still writes the files.
 
     Files written to ``out_dir`` (when given): ``checkpoint.npz`` (model, optimizer,
-    config as JSON bytes, history; read with :func:`load_checkpoint`), ``loss.png`` (the
+    config as JSON bytes, history; read with `load_checkpoint`), ``loss.png`` (the
     curves against the baseline), ``summary.json``, and ``samples.txt`` for chars.
 
     Args:
-        config: from :func:`resolve_config`.
+        config: from `resolve_config`.
         out_dir: the run folder (created), or None to write nothing.
         corpus: the chars text (default: ``config.text`` or the package's own source).
         stdout: where lines go (default ``sys.stdout``).
         progress: force the bar on/off; None: on when stderr is a terminal.
 
     Returns:
-        A :class:`TrainResult`.
+        A `TrainResult`.
 
     Raises:
         TrainingError: the loss became inf or nan.

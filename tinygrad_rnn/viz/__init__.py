@@ -22,7 +22,7 @@ Typical use::
     print(g.source)                         # DOT text: always available
     g.model.nodes, g.model.edges            # the drawn graph as Python objects
 
-Scopes are only recorded inside :func:`trace`; without them the drawing has no
+Scopes are only recorded inside [`trace`][tinygrad_rnn.viz.trace]; without them the drawing has no
 boxes but is otherwise complete. The graph must still be in memory when it is
 drawn: ``backward()`` frees it, so draw first, or call
 ``backward(retain_graph=True)``.

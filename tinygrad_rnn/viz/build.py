@@ -161,7 +161,8 @@ class _EdgeAcc:
 
 
 class _Builder:
-    """Turns the recorded graph into :class:`VizNode` / :class:`VizEdge` objects."""
+    """Turns the recorded graph into [`VizNode`][tinygrad_rnn.viz.VizNode] /
+    [`VizEdge`][tinygrad_rnn.viz.VizEdge] objects."""
 
     def __init__(
         self,

@@ -23,8 +23,9 @@ def trace() -> Iterator[None]:
 
     Ops recorded inside ``scope(...)`` blocks (``nn`` modules and recurrent
     layers open them for you) get ``node.scope``; outside ``trace()`` scopes
-    cost nothing and are not stored. This is :func:`tinygrad_rnn.scope.record_scopes`
-    under a name that says what it is for.
+    cost nothing and are not stored. This is
+    [`tinygrad_rnn.scope.record_scopes`][tinygrad_rnn.scope.record_scopes] under a name that says
+    what it is for.
 
     Example::
 
@@ -62,7 +63,7 @@ def draw_graph(
         collapse: draw each (module, time step) group of ops as ONE node
             labelled e.g. ``"lstm t=3 / 23 ops"`` (a scope path without a step,
             such as a Linear head, becomes one node too). Ops outside any scope
-            are still drawn one by one. Needs scopes, see :func:`trace`.
+            are still drawn one by one. Needs scopes, see [`trace`][tinygrad_rnn.viz.trace].
         params: names for parameters: a Module (its ``named_parameters()``
             gives dotted paths like ``"lstm.weight_ih_l0"``), a mapping
             name -> Tensor, or an iterable of (name, Tensor) pairs. Leaves not
@@ -79,7 +80,7 @@ def draw_graph(
             that flowed back along it, colour step boxes / step nodes by the
             norm of the gradient leaving the step, and add a legend. The
             gradient is that of ``sum(outputs)`` (or of ``grad_outputs``),
-            computed with :func:`tinygrad_rnn.grad` on a graph that must not
+            computed with [`tinygrad_rnn.grad`][tinygrad_rnn.grad] on a graph that must not
             have been freed by ``backward()``.
         grad_outputs: upstream gradients, one per output (arrays or Tensors of
             the output's shape); default: ones.
@@ -107,8 +108,8 @@ def draw_graph(
         title: a caption for the picture.
 
     Returns:
-        A :class:`GraphDrawing` (a ``graphviz.Digraph``) whose ``.model`` holds
-        the nodes, edges and boxes drawn.
+        A [`GraphDrawing`][tinygrad_rnn.viz.GraphDrawing] (a ``graphviz.Digraph``) whose ``.model``
+        holds the nodes, edges and boxes drawn.
 
     Raises:
         ValueError: more than ``max_nodes`` nodes, or bad arguments.
@@ -184,7 +185,8 @@ def render(
     """Lay out ``graph`` with Graphviz's ``dot`` and write the picture to ``path``.
 
     Args:
-        graph: what :func:`draw_graph` returned (any ``graphviz.Digraph`` works).
+        graph: what [`draw_graph`][tinygrad_rnn.viz.draw_graph] returned (any ``graphviz.Digraph``
+            works).
         path: the file to write; the extension ``.<format>`` is added when the
             path does not already end with it.
         format: ``"svg"`` (scalable, browsers), ``"png"`` or ``"pdf"`` (any

@@ -43,8 +43,8 @@ class VizNode:
     Attributes:
         id: the DOT node id (``"n12"``).
         kind: ``"op"`` (a primitive), ``"tensor"`` (an intermediate result),
-            ``"output"`` (a tensor passed to :func:`draw_graph`), ``"param"`` (a
-            named parameter), ``"leaf"`` (another leaf that requires grad, e.g. an
+            ``"output"`` (a tensor passed to [`draw_graph`][tinygrad_rnn.viz.draw_graph]),
+            ``"param"`` (a named parameter), ``"leaf"`` (another leaf that requires grad, e.g. an
             input), ``"const"`` (an array input that needs no grad), ``"group"``
             (a collapsed module/step: many ops) or ``"elided"`` (steps hidden by
             ``max_steps``).
@@ -128,7 +128,8 @@ class VizCluster:
 
 @dataclass
 class GraphModel:
-    """What :func:`draw_graph` drew, as plain Python objects (handy in tests and notebooks).
+    """What [`draw_graph`][tinygrad_rnn.viz.draw_graph] drew, as plain Python objects (handy in
+    tests and notebooks).
 
     Attributes:
         nodes: the drawn nodes, in drawing order.
@@ -172,13 +173,14 @@ class GraphModel:
 
 
 class GraphDrawing(graphviz.Digraph):
-    """A ``graphviz.Digraph`` that also carries :class:`GraphModel` as ``.model``.
+    """A ``graphviz.Digraph`` that also carries [`GraphModel`][tinygrad_rnn.viz.GraphModel] as
+    ``.model``.
 
     Everything of graphviz works: ``.source`` (DOT text), ``.render(...)``,
     ``.pipe(format="svg")`` and inline display in Jupyter (graphviz's
     ``_repr_mimebundle_``). When ``dot`` is missing, rendering raises
-    :class:`GraphvizNotFoundError` with install instructions, and Jupyter shows
-    those instructions as text instead of a traceback.
+    [`GraphvizNotFoundError`][tinygrad_rnn.viz.GraphvizNotFoundError] with install instructions, and
+    Jupyter shows those instructions as text instead of a traceback.
     """
 
     model: GraphModel
