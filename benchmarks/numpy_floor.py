@@ -17,12 +17,14 @@ What makes it a floor:
 * The buffers are allocated once per problem (shapes, dtype) and reused by later calls
   (:func:`clear_cache` drops them). Only the returned gradients are fresh arrays, so a result
   stays valid after the next call.
-* The forward matmuls take contiguous copies of the transposed weights: OpenBLAS's NN gemm is
-  10-50% faster than its NT gemm at these sizes (measured), and the copies are cheap.
+* The forward matmuls use contiguous copies of the transposed weights: here OpenBLAS's NN
+  gemm is faster than its NT gemm, up to 2× for the per-step ``(32, 128) @ (128, 128)`` of
+  size M (1.1-1.3× at L); the copies cost less than that.
 * σ(x) = ½·tanh(x/2) + ½: never overflows, for any x, and costs one tanh. For the LSTM the
-  x/2 is folded into a copy of the weights (exact: a power of two), with the gates reordered
-  to i, f, o, g, so one tanh call covers all four gates of a step and the ½·u + ½ of the
-  three sigmoid gates is one contiguous slice.
+  x/2 is folded into a copy of the weights (exact: a power of two) and the gates are
+  reordered (i, o, f, g), so one tanh call covers all four gates of a step and ½·u + ½ is
+  two calls on the three sigmoid gates. Step-independent factors of the backward
+  (σ', 1 − tanh², their products) are computed for all steps at once after the forward.
 
 Not thread-safe: two concurrent calls on the same problem would share buffers.
 """
@@ -35,10 +37,9 @@ from typing import Any
 import numpy as np
 
 # Problems whose buffers are kept (least recently used dropped first). bptt_step.py runs the
-# problems one after the other; a few entries avoid reallocating when callers alternate.
-_CACHE_SIZE = 4
-MM4 = True
-CHUNK_BYTES = 1 << 20
+# problems one after the other (one shape at a time); two entries also serve a caller that
+# alternates between two problems without keeping every size it ever saw.
+_CACHE_SIZE = 2
 _cache: OrderedDict[tuple, Any] = OrderedDict()
 
 
@@ -70,12 +71,14 @@ class _Head:
         self.rowmax = np.empty((N, 1), dtype)
         self.rowsum = np.empty((N, 1), dtype)
         self.logsum = np.empty((N, 1), dtype)
-        self.picked = np.empty(N, dtype)  # the target's shifted logit, then its probability
+        self.picked = np.empty(N, dtype)  # the target's shifted logit
         self.idx = np.empty(N, np.intp)  # flat index of each row's target in logits
         self.row_base = np.arange(N, dtype=np.intp) * V
         self.ones_N = np.ones(N, dtype)  # row sums as one gemv (much faster than sum(0))
         self.ones_V = np.ones((V, 1), dtype)
         self.dH = np.empty((T, B, H), dtype)  # ∂L/∂h_t through the head
+        self.half = np.array(0.5, dtype)  # 0-d: a Python float costs a conversion per call
+        self.one = np.array(1, dtype)
 
     def forward_backward(
         self, Hs: np.ndarray, W_y: np.ndarray, b_y: np.ndarray, targets: np.ndarray
@@ -88,7 +91,7 @@ class _Head:
         np.copyto(self.WyT, W_y.T)
         np.matmul(Hs, self.WyT, out=L)
         L += b_y
-        np.max(L, axis=1, keepdims=True, out=self.rowmax)
+        np.maximum.reduce(L, axis=1, out=self.rowmax[:, 0])  # less overhead than np.max
         L -= self.rowmax  # shifted: exp cannot overflow
         np.add(self.row_base, targets.reshape(-1), out=self.idx)
         np.take(flat, self.idx, out=self.picked)
@@ -98,9 +101,7 @@ class _Head:
         loss = float(self.logsum.sum() - self.picked.sum())  # Σ log Σ exp − Σ shifted target
         np.reciprocal(self.rowsum, out=self.rowsum)
         L *= self.rowsum  # softmax (one reciprocal per row, then multiplies)
-        np.take(flat, self.idx, out=self.picked)
-        self.picked -= 1
-        np.put(flat, self.idx, self.picked)  # softmax − onehot(target)
+        np.subtract.at(flat, self.idx, self.one)  # softmax − onehot(target)
         np.matmul(L, W_y, out=self.dH.reshape(-1, W_y.shape[1]))
         return loss, L
 
@@ -175,7 +176,7 @@ def rnn_step(p: dict[str, np.ndarray], xs: np.ndarray, targets: np.ndarray) -> d
 
     loss, dlogits = ws.forward_backward(ws.Hs, W_y, b_y, targets)
     np.multiply(ws.Hs, ws.Hs, out=ws.D.reshape(T * B, H))
-    np.subtract(1, ws.D, out=ws.D)
+    np.subtract(ws.one, ws.D, out=ws.D)
 
     # Backward, in place in dH: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²).
     dH = ws.dH
@@ -209,17 +210,10 @@ class _LSTMWork(_Head):
         self.Wih_r = np.empty((4 * H, V), dtype)  # gate blocks in our order, see _gates
         self.Whh_r = np.empty((4 * H, H), dtype)
         self.WihT = np.empty((V, 4 * H), dtype)
-        if MM4:
-            self.WhhT = np.empty((4, H, H), dtype)  # per gate block, transposed (NN gemms)
-            self.tmp = np.empty((4, B, H), dtype)
-        else:
-            self.WhhT = np.empty((H, 4 * H), dtype)
-            self.tmp2 = np.empty((B, 4 * H), dtype)
-            self.tmp = self.tmp2.reshape(B, 4, H).transpose(1, 0, 2)
+        self.WhhT = np.empty((4, H, H), dtype)  # per gate block, transposed (NN gemms)
+        self.tmp = np.empty((4, B, H), dtype)
         self.b_sum = np.empty(4 * H, dtype)
         self.b = np.empty(4 * H, dtype)
-        self.half = np.array(0.5, dtype)  # 0-d: a Python float costs a conversion per call
-        self.one = np.array(1, dtype)
         self.hs = np.zeros((T + 1, B, H), dtype)  # hs[0] = h_0 = 0, never written
         self.cs = np.zeros((T + 1, B, H), dtype)  # cs[0] = c_0 = 0, never written
         self.Hs = self.hs[1:].reshape(N, H)
@@ -237,7 +231,7 @@ class _LSTMWork(_Head):
             for t in range(T)
         ]
         dz4 = gz.reshape(T, B, 4, H)
-        bwd_steps = [
+        self.bwd_steps = [
             (
                 gz[t + 1] if t + 1 < T else None,
                 dH[t],
@@ -250,17 +244,12 @@ class _LSTMWork(_Head):
             )
             for t in reversed(range(T))
         ]
-        k = max(1, min(T, CHUNK_BYTES // (12 * B * H * np.dtype(dtype).itemsize)))
-        self.bwd_chunks = []
-        for t1 in range(T, 0, -k):
-            t0 = max(0, t1 - k)
-            self.bwd_chunks.append((A[t0:t1], cs[t0:t1], bwd_steps[T - t1 : T - t0]))
 
 
 def _lstm_factors(A: np.ndarray, c_prev: np.ndarray, one: np.ndarray) -> None:
-    """The backward's factors of the steps of ``A (k, 8, B, H)``, in place (see _LSTMWork).
+    """The backward's factors of all steps, in place in ``A (T, 8, B, H)`` (see _LSTMWork).
 
-    ``c_prev (k, B, H)``: those steps' c_{t-1}.
+    ``c_prev (T, B, H)``: every step's c_{t-1}. Seven ufunc calls over all steps.
     """
     sig, dsig = A[:, 0:3], A[:, 7:4:-1]  # σ(i), σ(o), σ(f) -> σ'(i), σ'(o), σ'(f)
     np.subtract(one, sig, out=dsig)
@@ -300,10 +289,7 @@ def lstm_step(p: dict[str, np.ndarray], xs: np.ndarray, targets: np.ndarray) -> 
     _gates(W_ih, ws.Wih_r, H, half)
     np.copyto(ws.WihT, ws.Wih_r.T)
     _gates(W_hh, ws.Whh_r, H, half)
-    if MM4:
-        np.copyto(WhhT, ws.Whh_r.reshape(4, H, H).transpose(0, 2, 1))
-    else:
-        np.copyto(WhhT, ws.Whh_r.T)
+    np.copyto(WhhT, ws.Whh_r.reshape(4, H, H).transpose(0, 2, 1))
     np.add(p["b_ih"], p["b_hh"], out=ws.b_sum)
     _gates(ws.b_sum, ws.b, H, half)
 
@@ -314,10 +300,7 @@ def lstm_step(p: dict[str, np.ndarray], xs: np.ndarray, targets: np.ndarray) -> 
     gz2 += ws.b
     for t, (gi, z, s, i, o, f, g, tc, c_prev, c, h_prev, h) in enumerate(ws.fwd_steps):
         if t:
-            if MM4:
-                np.matmul(h_prev, WhhT, out=tmp)  # four (B, H) @ (H, H), one per gate
-            else:
-                np.dot(h_prev, WhhT, out=ws.tmp2)
+            np.matmul(h_prev, WhhT, out=tmp)  # four (B, H) @ (H, H), one per gate
             np.add(gi, tmp, out=z)
             np.tanh(z, out=z)
         else:  # h_0 = c_0 = 0
@@ -334,25 +317,24 @@ def lstm_step(p: dict[str, np.ndarray], xs: np.ndarray, targets: np.ndarray) -> 
         np.multiply(o, tc, out=h)
 
     loss, dlogits = ws.forward_backward(ws.Hs, W_y, b_y, targets)
+    _lstm_factors(A, ws.cs[:-1], ws.one)  # all steps at once: they need only the forward
 
     # Backward: dh = ∂L/∂h_t + dz_{t+1} W_hh, dc = dh ⊙ P + dc_{t+1} ⊙ f_{t+1},
     # dz_t = [dc ⊙ Qi, dc ⊙ Qf, dc ⊙ Qg, dh ⊙ Qo] (PyTorch's order), written over gz.
     dc, dc_next = ws.dc, ws.dc_next
     dc3 = dc[:, None, :]
-    for A_chunk, c_prev, steps in ws.bwd_chunks:
-        _lstm_factors(A_chunk, c_prev, ws.one)
-        for dz_next, dh_out, P, Qo, f, Qifg, dz_o, dz_ifg in steps:
-            if dz_next is None:  # t = T - 1: nothing comes back from after the end
-                dh = dh_out
-            else:
-                dh = ws.dh
-                np.dot(dz_next, W_hh, out=dh)
-                dh += dh_out
-            np.multiply(dh, P, out=dc)
-            if dz_next is not None:
-                dc += dc_next
-            np.multiply(dh, Qo, out=dz_o)
-            np.multiply(dc3, Qifg, out=dz_ifg)
-            if f is not None:
-                np.multiply(dc, f, out=dc_next)
+    for dz_next, dh_out, P, Qo, f, Qifg, dz_o, dz_ifg in ws.bwd_steps:
+        if dz_next is None:  # t = T - 1: nothing comes back from after the end
+            dh = dh_out
+        else:
+            dh = ws.dh
+            np.dot(dz_next, W_hh, out=dh)
+            dh += dh_out
+        np.multiply(dh, P, out=dc)
+        if dz_next is not None:
+            dc += dc_next
+        np.multiply(dh, Qo, out=dz_o)
+        np.multiply(dc3, Qifg, out=dz_ifg)
+        if f is not None:
+            np.multiply(dc, f, out=dc_next)
     return _param_grads(gz2, ws.Hprev, X, dlogits, ws.Hs, ws.ones_N, loss)
