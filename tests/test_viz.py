@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn import viz
+from tinygrad_rnn import nn, viz
 from tinygrad_rnn.scope import scope
 from tinygrad_rnn.tensor import Tensor
 
@@ -562,3 +562,14 @@ def test_wrap_lays_collapsed_steps_out_in_rows() -> None:
     assert "rankdir=TB" in g.source
     with pytest.raises(ValueError, match="wrap"):
         viz.draw_graph(loss, collapse=True, wrap=0)
+
+
+@pytest.mark.parametrize("option", [{"collapse": True}, {"max_steps": 2}])
+def test_collapse_without_recorded_scopes_says_to_use_trace(option: dict) -> None:
+    rnn = nn.RNN(2, 3, dtype=np.float64)
+    out, _ = rnn(np.ones((4, 1, 2)))  # recorded outside viz.trace(): no step scopes
+    with pytest.raises(ValueError, match=r"with viz\.trace\(\)"):
+        viz.draw_graph(out.sum(), **option)
+    with viz.trace():
+        out, _ = rnn(np.ones((4, 1, 2)))
+    assert viz.draw_graph(out.sum(), **option).source  # the same graph, with scopes

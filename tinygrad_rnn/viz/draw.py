@@ -150,6 +150,15 @@ def draw_graph(
         max_nodes=max_nodes,
     )
     builder.build_structure()
+    if (collapse or max_steps is not None) and not builder.any_scope and builder.n_ops:
+        # Scopes are recorded only inside ``viz.trace()`` (recording them always would cost
+        # every op); without them there are no steps to collapse or elide.
+        option = "collapse=True" if collapse else f"max_steps={max_steps}"
+        raise ValueError(
+            f"draw_graph: {option} needs the module and step scopes, and this graph was "
+            "recorded without them; run the forward pass inside `with viz.trace(): ...` and "
+            "draw the loss it returns"
+        )
     n_drawn = max(len(builder.nodes), builder.min_nodes)
     if max_nodes is not None and n_drawn > max_nodes:
         hint = (
