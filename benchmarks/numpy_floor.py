@@ -15,7 +15,7 @@ What makes it a floor:
 * Only the recurrence runs per step, as a few ufunc calls with ``out=`` on preallocated
   buffers and precomputed per-step views: no array is allocated inside the time loops.
 * The buffers are allocated once per problem (shapes, dtype) and reused by later calls
-  (:func:`clear_cache` drops them). Only the returned gradients are fresh arrays, so a result
+  (``clear_cache()`` drops them). Only the returned gradients are fresh arrays, so a result
   stays valid after the next call.
 * The forward matmuls use contiguous copies of the transposed weights: here OpenBLAS's NN
   gemm is faster than its NT gemm, up to 2× for the per-step ``(32, 128) @ (128, 128)`` of
