@@ -30,10 +30,6 @@ __all__ = ["jit"]
 _Instr = tuple[Callable[..., Any], tuple[int, ...], int]
 
 
-def _scalar_constant(value: Any, dtype: Any, name: str) -> np.ndarray:
-    return autograd._constant(value, dtype, name)
-
-
 class _Program:
     """A traced step: forward ops and backward instructions over numbered value slots."""
 
