@@ -101,6 +101,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_mkdocs_build_strict(site: Path) -> None:
+    """The strict build (in the fixture) succeeds and writes the main pages."""
+    for page in ("index.html", "bptt/index.html", "api/tensor/index.html"):
+        assert (site / page).is_file(), page
+
+
 def html_pages(site: Path) -> list[Path]:
     return sorted(site.rglob("*.html"))
 
