@@ -20,6 +20,21 @@ drawing) are imported on demand.
 from tinygrad_rnn import functional, nn, optim, reference, scope
 from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinygrad_rnn.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
+from tinygrad_rnn.creation import (
+    arange,
+    eye,
+    full,
+    full_like,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_rnn.jit import jit
@@ -49,12 +64,16 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "__version__",
+    "arange",
     "broadcast_to",
     "chunk",
     "clip",
     "concat",
     "detect_anomaly",
     "enable_grad",
+    "eye",
+    "full",
+    "full_like",
     "functional",
     "grad",
     "gradcheck",
@@ -64,12 +83,19 @@ __all__ = [
     "jit",
     "load",
     "logsumexp",
+    "manual_seed",
     "matmul",
     "maximum",
     "minimum",
     "nn",
     "no_grad",
+    "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "rand_like",
+    "randn",
+    "randn_like",
     "reference",
     "reshape",
     "save",
@@ -79,4 +105,6 @@ __all__ = [
     "sum_to",
     "transpose",
     "where",
+    "zeros",
+    "zeros_like",
 ]

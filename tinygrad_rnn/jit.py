@@ -196,6 +196,14 @@ class _Tracer:
         self.prog.instrs.append((_as_array(fn), ins + extra, out))
         self.records.append((prim, ins, params, result, out, tuple(from_args), extra))
 
+    def record_source(self, draw: Callable[[], np.ndarray], result: Tensor) -> None:
+        """An op without inputs that a replay must run again (a random draw)."""
+        out = self.prog.new_slot()
+        self.slot[id(result)] = out
+        self.keep.append(result)
+        self.values[out] = result.data
+        self.prog.instrs.append((draw, (), out))
+
     # ------------------------------------------------------------- backward
     def _emit_rule(
         self, fn: Callable[..., Any], ins: tuple[int, ...], names: tuple[str, ...], extra: Any
