@@ -97,7 +97,11 @@ def grad_diff(grads: dict[str, np.ndarray], ref: dict[str, Any]) -> float:
 
 
 def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
-    """The project's step function, the floor's, and a check that both agree."""
+    """The project's eager and jitted step functions, the floor's, and a gradient check.
+
+    The check, ``agree(step)``, gives the largest relative difference between ``step``'s
+    gradients (eager by default) and the floor's.
+    """
     from tinygrad_rnn import functional as F
     from tinygrad_rnn import nn
 
@@ -119,6 +123,20 @@ def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
         loss.backward()
         return loss.item()
 
+    import tinygrad_rnn as tg
+
+    @tg.jit
+    def jitted_step(xs: np.ndarray, targets: np.ndarray) -> Any:
+        out, _ = rnn(xs)
+        loss = F.cross_entropy(head(out), targets, reduction="sum")
+        loss.backward()
+        return loss
+
+    def ours_jit() -> float:
+        for p in params:
+            p.grad = None
+        return jitted_step(xs, targets).item()
+
     floor_p = {
         "W_ih": rnn.weight_ih_l0.data,
         "W_hh": rnn.weight_hh_l0.data,
@@ -132,9 +150,9 @@ def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
     def floor() -> float:
         return floor_fn(floor_p, xs, targets)["loss"]
 
-    def agree() -> float:
-        """Largest relative difference between the two implementations' gradients."""
-        ours()
+    def agree(step: Callable[[], float] = ours) -> float:
+        """Largest relative difference between ``step``'s gradients and the floor's."""
+        step()
         ref = floor_fn(floor_p, xs, targets)
         grads = {
             "W_ih": rnn.weight_ih_l0.grad.data,
@@ -145,7 +163,7 @@ def make_problem(model: str, size: str, dtype: np.dtype, seed: int = 0):
         }
         return grad_diff(grads, ref)
 
-    return ours, floor, agree
+    return ours, ours_jit, floor, agree
 
 
 def make_perstep(
@@ -235,16 +253,24 @@ def main() -> None:
     )
     print()
     extra = " per-step ms (min–max) | per-step grad diff |" if args.perstep else ""
-    head = "| model | size (B,H,V,T) | floor ms (min–max) | ours ms (min–max) | ratio | grad diff |"
+    head = (
+        "| model | size (B,H,V,T) | floor ms (min–max) | eager ms (min–max) | eager ratio "
+        "| jit ms (min–max) | jit ratio | first jit call / eager | grad diff (eager, jit) |"
+    )
     print(head + extra)
-    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if args.perstep else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.perstep else ""))
     records: list[Record] = []
     for model in args.models.split(","):
         for size in args.sizes.split(","):
-            ours, floor, agree = make_problem(model, size, dtype)
+            ours, ours_jit, floor, agree = make_problem(model, size, dtype)
             diff = agree()
+            # The first jitted call traces: timed once, against the median eager call below.
+            t0 = time.perf_counter()
+            ours_jit()
+            first_ms = (time.perf_counter() - t0) * 1e3
+            jit_diff = agree(ours_jit)
             repeats = repeats_for(size, args.repeats, args.quick)
-            t = measure({"floor": floor, "ours": ours}, repeats)
+            t = measure({"floor": floor, "ours": ours, "jit": ours_jit}, repeats)
             s = {k: summarize(v) for k, v in t.items()}
             if args.perstep:
                 # A round-robin of its own with the floor: run in between, the per-step
@@ -255,23 +281,32 @@ def main() -> None:
                 s["perstep"] = summarize(
                     measure({"floor": floor, "perstep": perstep}, repeats)["perstep"]
                 )
-            ratio = s["ours"]["median_ms"] / s["floor"]["median_ms"]
-            paired = statistics.median(o / f for o, f in zip(t["ours"], t["floor"]))
             key = {"model": model, "size": size, "dtype": str(dtype)}
             records.append({"impl": "numpy_floor", **key, **s["floor"], "grad_diff": 0.0})
-            records.append(
-                {
-                    "impl": "tinygrad_rnn",
-                    **key,
-                    **s["ours"],
-                    "grad_diff": diff,
-                    "ratio": ratio,
-                    "paired_ratio": paired,
-                }
-            )
+            ratios = {}
+            for impl, name, d in (
+                ("ours", "tinygrad_rnn", diff),
+                ("jit", "tinygrad_rnn_jit", jit_diff),
+            ):
+                ratios[impl] = s[impl]["median_ms"] / s["floor"]["median_ms"]
+                paired = statistics.median(o / f for o, f in zip(t[impl], t["floor"]))
+                records.append(
+                    {
+                        "impl": name,
+                        **key,
+                        **s[impl],
+                        "grad_diff": d,
+                        "ratio": ratios[impl],
+                        "paired_ratio": paired,
+                    }
+                )
+            first_ratio = first_ms / s["ours"]["median_ms"]
+            records[-1]["first_call_ms"] = first_ms
+            records[-1]["first_call_over_eager"] = first_ratio
             row = (
                 f"| {model} | {size} {SIZES[size]} | {_cell(s['floor'])} | {_cell(s['ours'])}"
-                f" | {ratio:.2f} | {diff:.1e} |"
+                f" | {ratios['ours']:.2f} | {_cell(s['jit'])} | {ratios['jit']:.2f}"
+                f" | {first_ratio:.1f} | {diff:.1e}, {jit_diff:.1e} |"
             )
             if args.perstep:
                 records.append(

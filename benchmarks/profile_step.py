@@ -127,7 +127,7 @@ def main() -> None:
     dtype = np.dtype(args.dtype)
     for model in args.models.split(","):
         for size in args.sizes.split(","):
-            ours, _, _ = bptt_step.make_problem(model, size, dtype)
+            ours, _, _, _ = bptt_step.make_problem(model, size, dtype)
             for _ in range(10):
                 ours()
             median, rows = _per_op(ours, args.repeats)

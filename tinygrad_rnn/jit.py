@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly, autograd
+from tinygrad_rnn import ops as _ops
 from tinygrad_rnn.autograd import Primitive
 from tinygrad_rnn.tensor import Tensor, _stand_in
 
@@ -31,7 +32,12 @@ _Instr = tuple[Callable[..., Any], tuple[int, ...], int]
 
 
 class _Program:
-    """A traced step: forward ops and backward instructions over numbered value slots."""
+    """A traced step: forward ops and backward instructions over numbered value slots.
+
+    ``plan`` (once, at trace time) decides where each slot dies and which elementwise
+    instructions may write into an input that dies there; ``run`` executes the program as
+    generated Python functions (one local variable per slot, no interpreter loop).
+    """
 
     def __init__(self) -> None:
         self.instrs: list[_Instr] = []
@@ -42,14 +48,31 @@ class _Program:
         self.leaf_meta: list[tuple[tuple[int, ...], str]] = []
         self.grads: list[tuple[Any, int]] = []  # ("arg", i) or the leaf Tensor, and its slot
         self.outputs: Any = None
+        self.wrap: set[int] = set()  # instructions whose result may be a numpy scalar
+        # What the compiler knows about an instruction, to write it as inline code:
+        # (primitive, fixed params) for a forward; ("scatter", index), ("pair", i, j),
+        # ("item", i) for backward instructions.
+        self.meta: dict[int, tuple[Any, ...]] = {}
         self.frees: list[tuple[int, ...]] = []
+        self.inplace: dict[int, int] = {}  # instruction -> the input slot it writes into
+        self.addmm_in_place: set[int] = set()
+        self.contiguous: set[int] = set()
+        self.chunks: list[Callable[[list[Any]], None]] | None = None
+        self.stats = {"instructions": 0, "in_place": 0}
 
     def new_slot(self) -> int:
         self.n += 1
         return self.n - 1
 
-    def plan(self) -> None:
-        """Free every slot right after its last use (kept: outputs and gradients)."""
+    def plan(self, values: dict[int, Any]) -> None:
+        """Liveness and in-place writes, from the trace's values (shapes, dtypes, aliasing).
+
+        A slot is freed right after its last use (outputs and gradients are kept). An
+        elementwise ufunc may write its result into an input slot when that slot dies at
+        this instruction, has the result's shape and dtype, owns its memory (made by an
+        instruction of this program, not a view, not an argument, a leaf or a constant),
+        and no other live slot is a view of it.
+        """
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
         last: dict[int, int] = {}
         for k, (_, ins, out) in enumerate(self.instrs):
@@ -57,12 +80,168 @@ class _Program:
                 last[i] = k
             last.setdefault(out, k)
         frees: list[list[int]] = [[] for _ in self.instrs]
-        for s, k in last.items():
-            if s not in keep:
-                frees[k].append(s)
+        for slot, k in last.items():
+            if slot not in keep:
+                frees[k].append(slot)
         self.frees = [tuple(f) for f in frees]
+        # Memory owners: a slot whose value is a view names its base's owner.
+        owner_last: dict[int, int] = {}
+        owner_of: dict[int, int] = {}
+        for slot, v in values.items():
+            end = len(self.instrs) if slot in keep else last.get(slot, -1)
+            # A tuple (a weight's gradient factors, a stack's gradients) holds arrays of
+            # other slots: their memory lives as long as the tuple.
+            for part in v if isinstance(v, (tuple, list)) else (v,):
+                if isinstance(part, np.ndarray):
+                    root = part if part.base is None else part.base
+                    if part is v:
+                        owner_of[slot] = id(root)
+                    owner_last[id(root)] = max(owner_last.get(id(root), -1), end)
+        outside = {id(v) for _, v in self.consts if isinstance(v, np.ndarray)}
+        fresh: set[int] = set()
+        for k, (fn, ins, out) in enumerate(self.instrs):
+            v = values.get(out)
+            if (
+                isinstance(v, np.ndarray)
+                and v.base is None
+                and id(v) not in outside
+                and all(values.get(i) is not v for i in ins)
+            ):
+                fresh.add(out)
+            if not (isinstance(fn, np.ufunc) and fn.nout == 1) or not isinstance(v, np.ndarray):
+                continue
+            for i in ins:
+                iv = values.get(i)
+                if (
+                    i in fresh
+                    and last.get(i) == k
+                    and i not in keep
+                    and isinstance(iv, np.ndarray)
+                    and iv.shape == v.shape
+                    and iv.dtype == v.dtype
+                    and owner_last.get(owner_of.get(i, -1), k) <= k  # no view lives on
+                ):
+                    self.inplace[k] = i
+                    fresh.add(out)
+                    break
+        uses: dict[int, int] = {}
+        for _, ins, _ in self.instrs:
+            for i in ins:
+                uses[i] = uses.get(i, 0) + 1
+        for k, meta in self.meta.items():
+            # A weight's transpose read by several products (every step's h W_hhᵀ) is copied
+            # once into C order.
+            if meta[0] is _ops._transpose and uses.get(self.instrs[k][2], 0) > 1:
+                v = values.get(self.instrs[k][2])
+                if isinstance(v, np.ndarray) and v.ndim == 2 and not v.flags.c_contiguous:
+                    self.contiguous.add(k)
+            if meta[0] is _ops.addmm:
+                c, prod = values.get(self.instrs[k][1][0]), values.get(self.instrs[k][2])
+                if (
+                    isinstance(c, np.ndarray)
+                    and isinstance(prod, np.ndarray)
+                    and (c.shape, c.dtype) == (prod.shape, prod.dtype)
+                ):
+                    self.addmm_in_place.add(k)
+        self.stats = {"instructions": len(self.instrs), "in_place": len(self.inplace)}
+
+    def _compile(self, chunk: int = 1500) -> list[Callable[[list[Any]], None]]:
+        """The instructions as Python functions of ``chunk`` instructions each.
+
+        Slots are locals; a chunk loads what it reads from ``env`` and stores back what a
+        later chunk or the caller reads.
+        """
+        keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        read_after: list[set[int]] = []
+        later: set[int] = set(keep)
+        bounds = list(range(0, len(self.instrs), chunk)) or [0]
+        for b in reversed(bounds):
+            read_after.append(set(later))
+            for _, ins, _ in self.instrs[b : b + chunk]:
+                later.update(ins)
+        read_after.reverse()
+        fns = []
+        for b, needed_later in zip(bounds, read_after):
+            names: dict[str, Any] = {
+                "_asarray": np.asarray,
+                "_matmul": np.matmul,
+                "_contiguous": np.ascontiguousarray,
+            }
+            lines = ["def _chunk(env):"]
+            defined: set[int] = set()
+            loaded: set[int] = set()
+            body: list[str] = []
+            for k in range(b, min(b + chunk, len(self.instrs))):
+                fn, ins, out = self.instrs[k]
+                names[f"f{k}"] = fn
+                for i in ins:
+                    if i not in defined:
+                        lines.append(f"    v{i} = env[{i}]")
+                        defined.add(i)
+                        loaded.add(i)
+                args = ", ".join(f"v{i}" for i in ins)
+                inline = self._inline(k, names)
+                if inline is not None:
+                    body.extend(f"    {line}" for line in inline)
+                elif k in self.inplace:
+                    call = f"f{k}({args}, out=v{self.inplace[k]})"
+                elif k in self.wrap:
+                    call = f"_asarray(f{k}({args}))"
+                else:
+                    call = f"f{k}({args})"
+                if inline is None:
+                    body.append(f"    v{out} = {call}")
+                defined.add(out)
+                dead = [x for x in self.frees[k] if x not in needed_later]
+                if dead:
+                    body.append(f"    del {', '.join(f'v{x}' for x in dead)}")
+                    # A value loaded from env is held there too: let it go now.
+                    body.extend(f"    env[{x}] = None" for x in dead if x in loaded)
+            lines.extend(body)
+            stores = sorted(x for x in defined if x in needed_later)
+            produced = {out for _, _, out in self.instrs[b : b + chunk]}
+            for x in stores:
+                if x in produced:
+                    lines.append(f"    env[{x}] = v{x}")
+            lines.append("    return None")
+            code = compile("\n".join(lines), f"<jit program, instructions {b}->", "exec")
+            exec(code, names)
+            fns.append(names["_chunk"])
+        return fns
+
+    def _inline(self, k: int, names: dict[str, Any]) -> list[str] | None:
+        """Instruction ``k`` as Python statements, skipping the op's checks and wrappers
+        (shapes are fixed: the trace checked them); None to call the function."""
+        _, ins, out = self.instrs[k]
+        meta = self.meta.get(k)
+        if meta is None or k in self.wrap:
+            return None
+        v = [f"v{i}" for i in ins]
+        kind = meta[0]
+        if kind == "scatter":  # getitem's accumulate: buffer[index] += g (a basic index)
+            names[f"i{k}"] = meta[1]
+            return [f"{v[0]}[i{k}] += {v[1]}", f"v{out} = {v[0]}"]
+        if kind == "pair":
+            return [f"v{out} = ({v[meta[1]]}, {v[meta[2]]})"]
+        if kind == "item":
+            return [f"v{out} = {v[0]}[{meta[1]}]"]
+        prim, fixed = meta
+        if prim is _ops._getitem:
+            names[f"i{k}"] = fixed["index"]
+            return [f"v{out} = {v[0]}[i{k}]"]
+        if prim is _ops._transpose and fixed.get("axes") is None:
+            if k in self.contiguous:  # BLAS runs up to 2x slower on a transposed operand
+                return [f"v{out} = _contiguous({v[0]}.T)"]
+            return [f"v{out} = {v[0]}.T"]
+        if prim is _ops.matmul:
+            return [f"v{out} = _matmul({v[0]}, {v[1]})"]
+        if prim is _ops.addmm and k in self.addmm_in_place:  # c + a @ b, c of the product's shape
+            return [f"v{out} = _matmul({v[1]}, {v[2]})", f"v{out} += {v[0]}"]
+        return None
 
     def run(self, flat_args: list[Any]) -> list[Any]:
+        if self.chunks is None:  # generated on the first replay: tracing does not pay for it
+            self.chunks = self._compile()
         env: list[Any] = [None] * self.n
         for s, v in self.consts:
             env[s] = v
@@ -71,11 +250,8 @@ class _Program:
             env[s] = a.data if isinstance(a, Tensor) else a
         for s, t in self.leaf_slots:
             env[s] = t.data
-        frees = self.frees
-        for k, (fn, ins, out) in enumerate(self.instrs):
-            env[out] = fn(*[env[i] for i in ins])
-            for s in frees[k]:
-                env[s] = None
+        for fn in self.chunks:
+            fn(env)
         return env
 
 
@@ -120,6 +296,8 @@ class _Tracer:
         # them (where's condition, an index array computed inside the function) is an input
         # of the replay, not a constant.
         self.array_slot: dict[int, int] = {}
+        self.cse: dict[Any, int] = {}
+        self.scalars: dict[Any, int] = {}
         self.leaf_data: list[tuple[Tensor, Any]] = []
         for i, a in enumerate(flat_args):
             if isinstance(a, Tensor):
@@ -148,6 +326,15 @@ class _Tracer:
         return s
 
     def _const_slot(self, value: Any) -> int:
+        if isinstance(value, np.ndarray) and value.ndim == 0 and id(value) not in self.array_args:
+            key = (value.dtype.str, value.item())  # a rule's 1 in 1 - y: one slot for all
+            s = self.scalars.get(key)
+            if s is None:
+                s = self.scalars[key] = self._new_const(value)
+            return s
+        return self._new_const(value)
+
+    def _new_const(self, value: Any) -> int:
         i = self.array_args.get(id(value)) if isinstance(value, np.ndarray) else None
         if i is None and isinstance(value, np.ndarray):
             known = self.array_slot.get(id(value))
@@ -191,6 +378,23 @@ class _Tracer:
             for a, x in zip(args, arrays)
         )
         fixed, from_slots = self._params(params)
+        # The same op on the same slots with the same parameters is computed once (every
+        # step's transposed weight in the backward, a slice taken twice): ops are pure.
+        try:
+            key: Any = (prim, ins, tuple(sorted(from_slots.items())), _param_key(fixed))
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None:
+            seen = self.cse.get(key)
+            if seen is not None:
+                self.slot[id(result)] = seen
+                self.keep.append(result)
+                self.array_slot[id(result.data)] = seen  # a parameter made from it (a mask)
+                names_seen = tuple(from_slots)
+                extra_seen = tuple(from_slots[k] for k in names_seen)
+                self.records.append((prim, ins, params, result, seen, names_seen, extra_seen))
+                return
         extra: tuple[int, ...] = ()
         if from_slots:
             names = tuple(from_slots)
@@ -208,8 +412,14 @@ class _Tracer:
         self.keep.append(result)
         self.values[out] = result.data
         self.array_slot[id(result.data)] = out
-        self.prog.instrs.append((_as_array(fn), ins + extra, out))
+        if result.data.ndim == 0:  # numpy returns scalars for 0-d results
+            self.prog.wrap.add(len(self.prog.instrs))
+        if not from_slots:
+            self.prog.meta[len(self.prog.instrs)] = (prim, fixed)
+        self.prog.instrs.append((fn, ins + extra, out))
         self.records.append((prim, ins, params, result, out, tuple(from_slots), extra))
+        if key is not None:
+            self.cse[key] = out
 
     def record_source(self, draw: Callable[[], np.ndarray], result: Tensor) -> None:
         """An op without inputs that a replay must run again (a random draw)."""
@@ -236,7 +446,10 @@ class _Tracer:
 
     def _emit(self, fn: Callable[..., Any], ins: tuple[int, ...]) -> int:
         out = self.prog.new_slot()
-        self.values[out] = fn(*[self.values[i] for i in ins])
+        value = self.values[out] = fn(*[self.values[i] for i in ins])
+        if isinstance(fn, np.ufunc) and not isinstance(value, np.ndarray):
+            self.prog.wrap.add(len(self.prog.instrs))
+            self.values[out] = np.asarray(value)
         self.prog.instrs.append((fn, ins, out))
         return out
 
@@ -269,7 +482,7 @@ class _Tracer:
         factors: dict[int, list[int]] = {}
         buffers: dict[int, int] = {}
         needs: dict[int, Tensor] = {}
-        for prim, ins, params, result, out, names, extra in reversed(self.records):
+        for prim, ins, params, result, out, names, extra in reversed(list(self.records)):
             if out not in pending and out not in factors and out not in buffers:
                 continue
             g = self._finish(out, pending, factors, buffers)
@@ -303,6 +516,11 @@ class _Tracer:
                 ):
                     rule = functools.partial(_call, factor_rule, fixed)
                     pair = self._emit_rule(rule, (g, out, *args), names, extra)
+                    if not names and factor_rule in _PAIR_RULES:  # (a, g): a tuple, inline
+                        self.prog.meta[len(self.prog.instrs) - 1] = (
+                            "pair",
+                            *_PAIR_RULES[factor_rule],
+                        )
                     factors.setdefault(key, []).append(pair)
                 elif prim.accumulate is not None and i == 0:
                     buf = buffers.get(key)
@@ -313,12 +531,26 @@ class _Tracer:
                         )
                     acc = functools.partial(_accumulate, prim.accumulate, fixed)
                     buffers[key] = self._emit_rule(acc, (buf, g, *args), names, extra)
+                    if (
+                        prim is _ops._getitem
+                        and not names
+                        and _ops._is_basic_index(fixed["index"])
+                        and self.values[g].shape == self.values[buf][fixed["index"]].shape
+                    ):
+                        self.prog.meta[len(self.prog.instrs) - 1] = ("scatter", fixed["index"])
                 else:
                     if every is not None:
                         gi = self._emit(functools.partial(_item, i), (every,))
+                        self.prog.meta[len(self.prog.instrs) - 1] = ("item", i)
                     elif prim.vjps:
-                        rule = functools.partial(_call, prim.vjps[i], fixed)
-                        gi = self._emit_rule(rule, (g, out, *args), names, extra)
+                        lowered = (
+                            None if names else self._lower(prim.vjps[i], fixed, (g, out, *args))
+                        )
+                        if lowered is not None:
+                            gi = lowered
+                        else:
+                            rule = functools.partial(_call, prim.vjps[i], fixed)
+                            gi = self._emit_rule(rule, (g, out, *args), names, extra)
                     else:
                         assert prim.vjp_n is not None
                         one = _variadic_one(prim.vjp_n, i, fixed, len(args))
@@ -330,6 +562,36 @@ class _Tracer:
                 target: Any = ("arg", self.arg_ids[id(leaf)]) if id(leaf) in self.arg_ids else leaf
                 self.prog.grads.append((target, g))
                 _accumulate_grad(leaf, self.values[g])
+
+    def _lower(self, rule: Callable[..., Any], params: dict[str, Any], slots: Any) -> int | None:
+        """Record ``rule`` as the ops it is written with: run it on Tensors standing for
+        ``slots`` (as ``create_graph`` does), so that its shape logic runs once, here, and the
+        program holds only the ops' forwards. None (nothing recorded) when the rule cannot be
+        lowered: it read raw values (a mask) or did not return a Tensor."""
+        prog = self.prog
+        marks = (len(prog.instrs), len(self.records), len(prog.consts), len(prog.leaf_slots))
+        tensors = []
+        for s in slots:
+            t = Tensor._make(self.values[s])
+            self.slot[id(t)] = s
+            self.keep.append(t)
+            tensors.append(t)
+        reads = _ops._RAW_READS[0]
+        try:
+            result = rule(*tensors, **params)
+        except Exception:  # a rule written for arrays only: keep it whole
+            result = None
+        if (
+            isinstance(result, Tensor)
+            and _ops._RAW_READS[0] == reads
+            and len(prog.leaf_slots) == marks[3]
+        ):
+            return self._tensor_slot(result)
+        prog.wrap = {k for k in prog.wrap if k < marks[0]}
+        prog.meta = {k: v for k, v in prog.meta.items() if k < marks[0]}
+        del prog.instrs[marks[0] :], self.records[marks[1] :], prog.consts[marks[2] :]
+        del prog.leaf_slots[marks[3] :], prog.leaf_meta[marks[3] :], self.leaf_data[marks[3] :]
+        return None
 
     def _stand_in_slot(self, j: int) -> int:
         v = self.values[j]
@@ -357,8 +619,20 @@ class _Tracer:
             parts.append(buf)
         g = parts[0]
         for other in parts[1:]:
-            g = self._emit(_add, (g, other))
+            g = self._emit(np.add, (g, other))
         return g
+
+
+def _pair_rules() -> dict[Any, tuple[int, int]]:
+    """Factor rules that return two of their arguments: positions in (g, ans, *inputs)."""
+    return {_ops._addmm_factors_b: (3, 0), _ops._matmul_factors_b: (2, 0)}
+
+
+def _param_key(params: dict[str, Any]) -> Any:
+    """A hashable form of an op's fixed parameters (arrays by identity)."""
+    return tuple(
+        (k, ("array", id(v)) if isinstance(v, np.ndarray) else v) for k, v in sorted(params.items())
+    )
 
 
 def _as_array(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -552,7 +826,7 @@ class Jitted:
         _refuse_copied_arguments(tracer, flat_wrapped)
         prog = tracer.prog
         prog.outputs = _output_spec(result, tracer)
-        prog.plan()
+        prog.plan(tracer.values)
         self.programs[sig] = prog
         env = [tracer.values.get(i) for i in range(prog.n)]
         return _build_output(prog.outputs, env)
@@ -587,3 +861,6 @@ def jit(fn: Callable[..., Any]) -> Jitted:
     if not callable(fn):
         raise TypeError(f"jit: expected a function, got {type(fn).__name__}")
     return Jitted(fn)
+
+
+_PAIR_RULES = _pair_rules()

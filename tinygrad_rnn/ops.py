@@ -28,9 +28,18 @@ from tinygrad_rnn.tensor import Tensor
 Axis = int | tuple[int, ...] | None
 
 
+# How often a rule read the raw values of a Tensor (a mask such as relu's ``ans > 0``). jit
+# runs a rule on Tensors to record it as ops; a rule that read values this way computed part
+# of its result outside the ops, which a replay would not recompute, so jit keeps it whole.
+_RAW_READS = [0]
+
+
 def _value(x: Any) -> np.ndarray:
     """The raw array behind a Tensor (or the array itself): for masks, never differentiated."""
-    return x.data if isinstance(x, Tensor) else x
+    if isinstance(x, Tensor):
+        _RAW_READS[0] += 1
+        return x.data
+    return x
 
 
 def _array(x: Any, where: str) -> Any:
