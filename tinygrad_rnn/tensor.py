@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from tinygrad_rnn.autograd import Node
+    from tinygrad_rnn.hooks import Hook, RemovableHandle, _Hooks
 
 Axis = int | tuple[int, ...] | None
 
@@ -88,7 +89,7 @@ class Tensor:
 
     # ``autograd.apply`` builds its results without ``__init__`` (the engine's fast path)
     # and sets every slot itself: a new slot must be set there too.
-    __slots__ = ("__weakref__", "_node", "data", "grad", "name", "requires_grad")
+    __slots__ = ("__weakref__", "_hooks", "_node", "data", "grad", "name", "requires_grad")
 
     # numpy must hand ``ndarray + Tensor`` back to Tensor.__radd__ instead of
     # iterating over the tensor element by element.
@@ -99,6 +100,9 @@ class Tensor:
     requires_grad: bool
     name: str | None
     _node: Node | None
+    # None unless the tensor has gradient hooks or retains its gradient (``hooks._Hooks``):
+    # the backward pass checks only this.
+    _hooks: _Hooks | None
 
     def __init__(
         self,
@@ -135,6 +139,7 @@ class Tensor:
         self.grad = None
         self.name = name
         self._node = None
+        self._hooks = None
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -145,6 +150,7 @@ class Tensor:
         t.grad = None
         t.name = None
         t._node = None
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ info
@@ -271,6 +277,79 @@ class Tensor:
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets ``grad`` to None)."""
         self.grad = None
+
+    # ------------------------------------------------------------------ hooks
+    def register_hook(self, hook: Hook) -> RemovableHandle:
+        """Call ``hook(grad)`` with this tensor's gradient each time a backward pass computes it.
+
+        ``grad`` is a Tensor of this tensor's shape and dtype: the total gradient of the
+        backward's output with respect to this tensor, through every path (for an RNN's
+        ``h_t``, the ∂L/∂h_t that BPTT carries into step ``t``). It is called once that
+        gradient is complete, before it flows on to the ops that made this tensor. If the
+        hook returns a Tensor (same shape and dtype), that replaces the gradient from then
+        on: for the inputs upstream, for ``.grad`` and for later hooks; returning None keeps
+        it. Hooks run in the order they were registered; a hook should not modify ``grad``
+        in place.
+
+        On a leaf the hooks run before the gradient is added into ``.grad``. They also run in
+        [`grad`][tinygrad_rnn.grad], whose result for an input is the gradient after that
+        input's hooks. As in PyTorch, a
+        [`retain_grad`][tinygrad_rnn.Tensor.retain_grad] ``.grad`` is stored after all the
+        hooks, whatever the order they were registered in.
+
+        Hooks are not replayed by [`jit`][tinygrad_rnn.jit] (its recorded backward does not
+        call them).
+
+        Args:
+            hook: ``hook(grad: Tensor) -> Tensor | None``.
+
+        Returns:
+            A [`RemovableHandle`][tinygrad_rnn.hooks.RemovableHandle]: ``handle.remove()``
+            unregisters the hook.
+
+        Raises:
+            RuntimeError: the tensor does not require grad (no gradient ever reaches it).
+            TypeError: ``hook`` is not callable.
+        """
+        from tinygrad_rnn import hooks
+
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"register_hook: cannot register a hook on a tensor that does not require grad "
+                f"(shape {self.shape}); no gradient is computed for it"
+            )
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        return hooks.add_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward, as leaves do.
+
+        Gradients of intermediates (an RNN's hidden states) are normally dropped as soon as
+        they have flowed on. After ``h.retain_grad()``, every backward pass (and
+        [`grad`][tinygrad_rnn.grad]) that computes ∂L/∂h adds it into ``h.grad``: two
+        backward passes through a retained graph accumulate, as for leaves. The value stored
+        is the one after all of the tensor's hooks. On a leaf this does nothing (a leaf keeps
+        its ``.grad`` anyway).
+
+        Raises:
+            RuntimeError: the tensor does not require grad.
+        """
+        from tinygrad_rnn import hooks
+
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"retain_grad: cannot retain the gradient of a tensor that does not require "
+                f"grad (shape {self.shape})"
+            )
+        if self._node is not None:
+            hooks.set_retain(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor on which [`retain_grad`][tinygrad_rnn.Tensor.retain_grad]
+        was called (False for leaves, as in PyTorch)."""
+        return self._hooks is not None and self._hooks.retain
 
     def backward(
         self,
