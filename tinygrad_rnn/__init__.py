@@ -22,6 +22,7 @@ from tinygrad_rnn._grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinygrad_rnn.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_rnn.hooks import RemovableHandle
 from tinygrad_rnn.jit import jit
 from tinygrad_rnn.ops import (
     broadcast_to,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "GradcheckError",
+    "RemovableHandle",
     "Tensor",
     "__version__",
     "broadcast_to",

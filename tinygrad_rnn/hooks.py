@@ -39,12 +39,13 @@ class RemovableHandle:
     """What [`Tensor.register_hook`][tinygrad_rnn.Tensor.register_hook] returns.
 
     ``handle.remove()`` unregisters the hook (calling it again does nothing). The handle
-    is also a context manager that removes the hook on exit::
+    is also a context manager that removes the hook on exit: in
+    ``with h.register_hook(print): loss.backward()`` the hook runs in that backward pass
+    and in no later one. The handle holds the tensor only weakly: keeping a handle never
+    keeps a graph alive.
 
-        with h.register_hook(print):
-            loss.backward()      # the hook runs here, and not in later backward passes
-
-    The handle holds the tensor only weakly: keeping a handle never keeps a graph alive.
+    Attributes:
+        id: the hook's number, unique in the process.
     """
 
     __slots__ = ("_tensor", "id")

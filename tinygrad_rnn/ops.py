@@ -546,8 +546,10 @@ def _arg_reduce_forward(find: Any) -> Any:
 
 def _index_grad(g: Any, ans: Any, x: Any, axis: int | None, keepdims: bool) -> Any:
     # An index is a locally constant function of the values: its derivative is zero
-    # (where it exists). Never reached through the public functions, which record no graph.
-    return _value(x) * 0
+    # (where it exists). Exact zeros in x's dtype, also for infinite x (``x * 0`` is NaN
+    # there). Never reached through the public functions, which record no graph.
+    zero = np.zeros((), dtype=_value(x).dtype)
+    return where(np.zeros(np.shape(x), dtype=bool), x, zero)
 
 
 # Primitives although they have no gradient to speak of: ``tinygrad_rnn.jit`` replays only

@@ -331,7 +331,7 @@ class Tensor:
             hook: ``hook(grad: Tensor) -> Tensor | None``.
 
         Returns:
-            A [`RemovableHandle`][tinygrad_rnn.hooks.RemovableHandle]: ``handle.remove()``
+            A [`RemovableHandle`][tinygrad_rnn.RemovableHandle]: ``handle.remove()``
             unregisters the hook.
 
         Raises:
