@@ -346,3 +346,15 @@ def test_bad_hooks_and_tensors() -> None:
         with pytest.raises(error, match=f"register_hook: hook .*{message}"):
             h.sum().backward()
     assert tg.is_grad_enabled()  # an error in a hook leaves the grad mode as it was
+
+
+def test_grad_returns_an_intermediate_input_after_its_hooks() -> None:
+    # Documented: always after the hooks, also when the pass walks on past the input (there
+    # PyTorch returns the gradient before them), so a hook's replacement is what grad() sees.
+    x, _ = both_leaves(3)
+    h, _, loss = chain(tg, x)
+    (plain_h, plain_x) = tg.grad(loss, [h, x], retain_graph=True)
+    h.register_hook(lambda g: g * 10.0)
+    (hooked_h, hooked_x) = tg.grad(loss, [h, x])
+    close(hooked_h, 10 * plain_h.data, "dL/dh after the hook")
+    assert not np.allclose(hooked_x.data, plain_x.data)  # the hook's gradient flowed on to x

@@ -319,8 +319,9 @@ class Tensor:
         in place.
 
         On a leaf the hooks run before the gradient is added into ``.grad``. They also run in
-        [`grad`][tinygrad_rnn.grad], whose result for an input is the gradient after that
-        input's hooks. As in PyTorch, a
+        [`grad`][tinygrad_rnn.grad], whose result for an input is always the gradient after
+        that input's hooks (PyTorch returns it before them for an intermediate input whose
+        graph the pass also walks further). As in PyTorch, a
         [`retain_grad`][tinygrad_rnn.Tensor.retain_grad] ``.grad`` is stored after all the
         hooks, whatever the order they were registered in.
 
