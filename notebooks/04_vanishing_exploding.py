@@ -20,8 +20,9 @@
 # `dc_next = f ⊙ dc`).
 #
 # This notebook measures all of that: per-step norms of $\partial L / \partial h_t$
-# (`nn.hidden_grad_norms`), the product formula itself, the role of the spectral
-# radius, gradient clipping, and a picture of the gradient flowing back through time.
+# (`nn.hidden_grad_norms`, and `retain_grad` / `register_hook` as in PyTorch), the product
+# formula itself, the role of the spectral radius, gradient clipping, and a picture of the
+# gradient flowing back through time.
 
 # %%
 # %matplotlib inline
@@ -142,6 +143,76 @@ plt.show()
 #   never loses gradient, but that the factor is a gate the network can learn to keep
 #   near 1, with no weight matrix and no $\tanh'$ in the way.
 #
+# ## The same picture with `retain_grad` and `register_hook`
+#
+# `nn.hidden_grad_norms` asks `tg.grad` for every $\partial L / \partial h_t$. The
+# PyTorch way works as well: `h.retain_grad()` keeps each step's total gradient in
+# `h.grad` after an ordinary `loss.backward()`, and `h.register_hook(fn)` hands it to
+# `fn` the moment it is complete. The hooks fire in the order the gradient travels: from
+# the last step back to the first. For the RNN with small weights and the LSTM with
+# forget bias 3:
+
+
+# %%
+def hidden(state):
+    # h_t of a step's state: s_t for an RNN, the first of (h_t, c_t) for an LSTM.
+    return state[0] if isinstance(state, tuple) else state
+
+
+by_hooks = {}
+for name in ("RNN, ρ(W) = 0.5 (small weights)", "LSTM, forget bias 3"):
+    net = nets[name]
+    loss, states = net(xs)
+    arrived = []  # (t, ‖∂L/∂h_t‖), in the order the hooks are called
+    for t, state in enumerate(states):
+        h = hidden(state)
+        h.retain_grad()  # keep ∂L/∂h_t in h.grad
+        h.register_hook(lambda g, t=t, log=arrived: log.append((t, np.linalg.norm(g.data))))
+    loss.backward()
+    net.zero_grad()  # the parameters' gradients are not needed here
+    retained = np.array([np.linalg.norm(hidden(s).grad.data) for s in states])
+    assert [t for t, _ in arrived] == list(range(T - 1, -1, -1))  # the last step first
+    assert np.allclose([n for _, n in sorted(arrived)], retained, rtol=1e-12)
+    rel = np.max(np.abs(retained - norms[name]) / norms[name])
+    print(
+        f"{name}: hooks called from t = {arrived[0][0]} down to t = {arrived[-1][0]}; "
+        f"retain_grad against hidden_grad_norms: max relative difference {rel:.1e}"
+    )
+    by_hooks[name] = retained
+
+fig, ax = plt.subplots(figsize=(9, 4))
+for name, n in by_hooks.items():
+    ax.semilogy(np.arange(T), n, lw=2, label=name)
+ax.set_xlabel("time step t  (the loss is at t = 59)")
+ax.set_ylabel("‖h_t.grad‖  (log scale)")
+ax.set_title("∂L/∂h_t kept by retain_grad: it vanishes in the RNN, much less in the LSTM")
+ax.grid(True, which="major", alpha=0.3)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# A hook may also *return* a gradient, which then replaces the one flowing back. Cutting
+# the gradient at one step (returning zeros) stops everything before it, which is what
+# truncated BPTT does:
+
+# %%
+net = nets["RNN, ρ(W) = 0.5 (small weights)"]
+loss, states = net(xs)
+cut = 40
+handle = states[cut].register_hook(lambda g: g * 0.0)  # nothing gets past step 40
+for s in states:
+    s.retain_grad()
+loss.backward()
+net.zero_grad()
+handle.remove()  # a removed hook is not called again
+after_cut = [np.linalg.norm(s.grad.data) for s in states]
+print(
+    f"‖∂L/∂h_t‖ at t = {cut + 1}: {after_cut[cut + 1]:.2e}; "
+    f"at t = {cut}: {after_cut[cut]:.1e}; at t = {cut - 1}: {after_cut[cut - 1]:.1e}"
+)
+assert after_cut[cut + 1] > 0 and not any(after_cut[: cut + 1])
+
+# %% [markdown]
 # ## The product formula, checked
 #
 # For the $\rho = 0.5$ RNN we rebuild every $\partial L / \partial s_t$ from

@@ -742,6 +742,8 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops._where, _where_case()),
     PrimCase(ops._sum, _reduction_case(False)),
     PrimCase(ops._max, _case(one(1), [{}], _axis_params("tuple"))),  # ties on purpose
+    PrimCase(ops._argmax, _case(one(1), [{}], _axis_params("int"))),
+    PrimCase(ops._argmin, _case(one(), [{}], _axis_params("None"))),
     PrimCase(ops._logsumexp, _reduction_case(False)),
     PrimCase(ops._reshape, _case(one(), [{}], _reshape_params)),
     PrimCase(ops._transpose, _case(one(), [{}], _perm_params)),

@@ -37,6 +37,7 @@ from tinygrad_rnn.creation import (
 )
 from tinygrad_rnn.engine import grad
 from tinygrad_rnn.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from tinygrad_rnn.hooks import RemovableHandle
 from tinygrad_rnn.jit import jit
 from tinygrad_rnn.ops import (
     broadcast_to,
@@ -62,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "GradcheckError",
+    "RemovableHandle",
     "Tensor",
     "__version__",
     "arange",

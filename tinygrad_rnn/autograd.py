@@ -329,6 +329,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result.data = out
     result.grad = None
     result.name = None
+    result._hooks = None
     if _TRACE[0] is not None:  # a ``tinygrad_rnn.jit`` function is being traced
         _TRACE[0].record(prim, args, arrays, params, result)
     if not (needs_grad and _ENABLED[0]) or prim.nondiff:

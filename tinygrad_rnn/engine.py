@@ -19,6 +19,7 @@ import numpy as np
 from tinygrad_rnn import _grad_mode, anomaly
 from tinygrad_rnn.autograd import _TRACE as autograd_trace
 from tinygrad_rnn.autograd import Node
+from tinygrad_rnn.hooks import call_hooks
 from tinygrad_rnn.tensor import Tensor
 
 
@@ -343,6 +344,9 @@ def _run(
                         owned_keys.discard(key)
                 if g is None:
                     continue
+                if t._hooks is not None:  # the gradient of t is complete: its hooks see it
+                    g = _run_hooks(t, g, grads, create_graph)
+                    owned = False  # a hook or ``.grad`` may hold it now
                 if wanted and key in wanted:
                     results[wanted[key]] = g
                     grads.escaped(g)
@@ -438,6 +442,28 @@ def _propagate(
                     owned_keys.add(key)
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
+
+
+def _run_hooks(t: Tensor, g: Any, grads: _Grads, create_graph: bool) -> Any:
+    """Run ``t``'s hooks on its finished gradient ``g`` and keep it in ``.grad`` if retained.
+
+    Returns the gradient that flows on (a hook's replacement, or ``g``). Called only for
+    tensors with hooks, so the hook-free backward pays nothing here.
+    """
+    hooks = t._hooks
+    assert hooks is not None
+    if hooks.fns:
+        grads.escaped(g)  # a hook may keep the Tensor it is given: never reuse that memory
+        given = g if isinstance(g, Tensor) else Tensor._make(g)
+        out = call_hooks(t, hooks, given)
+        if out is not given:
+            g = out if create_graph else out.data
+    if hooks.retain and t._node is not None:
+        # After all the hooks, as PyTorch does; accumulated like a leaf's (a copy of ``g``,
+        # which is shared with the rest of the pass).
+        grads.escaped(g)
+        _accumulate_leaf(t, g, create_graph, False)
+    return g
 
 
 def _accumulate_leaf(t: Tensor, g: Any, create_graph: bool, owned: bool) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_rnn import _grad_mode
 from tinygrad_rnn.autograd import Primitive
-from tinygrad_rnn.tensor import Tensor
+from tinygrad_rnn.tensor import Tensor, _axis_index
 
 Axis = int | tuple[int, ...] | None
 
@@ -549,6 +550,75 @@ def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
 def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """Minimum over ``axis`` (``-max(-x)``); tied minima share the gradient equally."""
     return -max(-x, axis=axis, keepdims=keepdims)
+
+
+def _arg_reduce_forward(find: Any) -> Any:
+    """The forward of argmax/argmin: int64 indices (into the flattened array for axis None)."""
+
+    def forward(x: np.ndarray, axis: int | None, keepdims: bool) -> np.ndarray:
+        out = np.asarray(find(x, axis=axis), dtype=np.int64)
+        if keepdims:
+            out = out.reshape((1,) * x.ndim if axis is None else _keepdims_shape(x.shape, axis))
+        return out
+
+    return forward
+
+
+def _index_grad(g: Any, ans: Any, x: Any, axis: int | None, keepdims: bool) -> Any:
+    # An index is a locally constant function of the values: its derivative is zero
+    # (where it exists). Exact zeros in x's dtype, also for infinite x (``x * 0`` is NaN
+    # there). Never reached through the public functions, which record no graph.
+    zero = np.zeros((), dtype=_value(x).dtype)
+    return where(np.zeros(np.shape(x), dtype=bool), x, zero)
+
+
+# Primitives although they have no gradient to speak of: ``tinygrad_rnn.jit`` replays only
+# recorded ops, and an index computed outside them would be baked into the program.
+_argmax = Primitive("argmax", _arg_reduce_forward(np.argmax), _index_grad)
+_argmin = Primitive("argmin", _arg_reduce_forward(np.argmin), _index_grad)
+
+
+def _arg_reduce(prim: Primitive, x: Any, axis: int | None, keepdims: bool) -> Any:
+    if not isinstance(x, Tensor):
+        x = _array(x, prim.name)
+    if axis is not None:
+        axis = _axis_index(prim.name, axis, x.ndim, x.shape)
+    if x.size == 0 and (axis is None or x.ndim == 0 or x.shape[axis] == 0):
+        where = "the whole tensor" if axis is None else f"axis {axis}"
+        raise ValueError(
+            f"{prim.name}: cannot take the {prim.name} over {where} of an empty tensor of "
+            f"shape {tuple(x.shape)}"
+        )
+    if isinstance(x, Tensor) and _grad_mode._ENABLED[0]:
+        with _grad_mode.no_grad():  # indices never require grad, as in PyTorch
+            return prim(x, axis=axis, keepdims=keepdims)
+    return prim(x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Indices of the maxima along ``axis`` (into the flattened tensor when None), as int64.
+
+    The first index wins ties, and NaN counts as the maximum, as in numpy and PyTorch. The
+    result never requires grad.
+
+    Args:
+        x: a Tensor or array.
+        axis: the axis to reduce, or None for the index into ``x`` flattened.
+        keepdims: keep the reduced axis (all axes when ``axis`` is None) as size 1.
+
+    Returns:
+        An int64 Tensor (an array for an array ``x``) of ``x``'s shape without ``axis``.
+
+    Raises:
+        IndexError: ``axis`` is out of range (the error is also a ValueError).
+        ValueError: the reduced axis (or the tensor, for None) is empty.
+    """
+    return _arg_reduce(_argmax, x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Indices of the minima along ``axis``; see [`argmax`][tinygrad_rnn.ops.argmax]."""
+    return _arg_reduce(_argmin, x, axis, keepdims)
 
 
 def _logsumexp_forward(x: np.ndarray, axis: Axis, keepdims: bool) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from tinygrad_rnn.autograd import Node
+    from tinygrad_rnn.hooks import Hook, RemovableHandle, _Hooks
 
 Axis = int | tuple[int, ...] | None
 
@@ -29,6 +30,33 @@ def _shape_arg(shape: tuple[Any, ...], where: str = "shape") -> tuple[int, ...]:
         return tuple(operator.index(s) for s in shape)
     except TypeError:
         raise TypeError(f"{where}: sizes and axes must be integers, got {shape!r:.80}") from None
+
+
+def _axis_index(where: str, axis: Any, ndim: int, shape: tuple[int, ...], extra: int = 0) -> int:
+    """``axis`` as an index in ``[0, ndim + extra)``; negative axes count from the end.
+
+    ``extra`` is 1 where the axis may also be one past the last (``unsqueeze``). As in
+    numpy and PyTorch a 0-d tensor takes axis 0 or -1. The error for an axis out of range is
+    numpy's ``AxisError``: both an IndexError (PyTorch's) and a ValueError (numpy's).
+    """
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an int, got {axis!r:.60}")
+    n = max(ndim + extra, 1)
+    if not -n <= axis < n:
+        raise np.exceptions.AxisError(
+            f"{where}: axis {axis} is out of range for a tensor of shape {shape} "
+            f"(expected an axis in [{-n}, {n - 1}])"
+        )
+    return int(axis) % n
+
+
+def _axes_tuple(where: str, axis: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An int or a tuple of ints as sorted, distinct axis indices of ``shape``."""
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    found = tuple(_axis_index(where, a, len(shape), shape) for a in axes)
+    if len(set(found)) != len(found):
+        raise ValueError(f"{where}: axis {tuple(axis)} names an axis more than once")
+    return tuple(sorted(found))
 
 
 # Stand-ins for values no rule will read: arrays with the original's shape and dtype and
@@ -88,7 +116,7 @@ class Tensor:
 
     # ``autograd.apply`` builds its results without ``__init__`` (the engine's fast path)
     # and sets every slot itself: a new slot must be set there too.
-    __slots__ = ("__weakref__", "_node", "data", "grad", "name", "requires_grad")
+    __slots__ = ("__weakref__", "_hooks", "_node", "data", "grad", "name", "requires_grad")
 
     # numpy must hand ``ndarray + Tensor`` back to Tensor.__radd__ instead of
     # iterating over the tensor element by element.
@@ -99,6 +127,9 @@ class Tensor:
     requires_grad: bool
     name: str | None
     _node: Node | None
+    # None unless the tensor has gradient hooks or retains its gradient (``hooks._Hooks``):
+    # the backward pass checks only this.
+    _hooks: _Hooks | None
 
     def __init__(
         self,
@@ -135,6 +166,7 @@ class Tensor:
         self.grad = None
         self.name = name
         self._node = None
+        self._hooks = None
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -145,6 +177,7 @@ class Tensor:
         t.grad = None
         t.name = None
         t._node = None
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ info
@@ -272,6 +305,80 @@ class Tensor:
         """Forget the accumulated gradient (sets ``grad`` to None)."""
         self.grad = None
 
+    # ------------------------------------------------------------------ hooks
+    def register_hook(self, hook: Hook) -> RemovableHandle:
+        """Call ``hook(grad)`` with this tensor's gradient each time a backward pass computes it.
+
+        ``grad`` is a Tensor of this tensor's shape and dtype: the total gradient of the
+        backward's output with respect to this tensor, through every path (for an RNN's
+        ``h_t``, the ∂L/∂h_t that BPTT carries into step ``t``). It is called once that
+        gradient is complete, before it flows on to the ops that made this tensor. If the
+        hook returns a Tensor (same shape and dtype), that replaces the gradient from then
+        on: for the inputs upstream, for ``.grad`` and for later hooks; returning None keeps
+        it. Hooks run in the order they were registered; a hook should not modify ``grad``
+        in place.
+
+        On a leaf the hooks run before the gradient is added into ``.grad``. They also run in
+        [`grad`][tinygrad_rnn.grad], whose result for an input is always the gradient after
+        that input's hooks (PyTorch returns it before them for an intermediate input whose
+        graph the pass also walks further). As in PyTorch, a
+        [`retain_grad`][tinygrad_rnn.Tensor.retain_grad] ``.grad`` is stored after all the
+        hooks, whatever the order they were registered in.
+
+        Hooks are not replayed by [`jit`][tinygrad_rnn.jit] (its recorded backward does not
+        call them).
+
+        Args:
+            hook: ``hook(grad: Tensor) -> Tensor | None``.
+
+        Returns:
+            A [`RemovableHandle`][tinygrad_rnn.RemovableHandle]: ``handle.remove()``
+            unregisters the hook.
+
+        Raises:
+            RuntimeError: the tensor does not require grad (no gradient ever reaches it).
+            TypeError: ``hook`` is not callable.
+        """
+        from tinygrad_rnn import hooks
+
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"register_hook: cannot register a hook on a tensor that does not require grad "
+                f"(shape {self.shape}); no gradient is computed for it"
+            )
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        return hooks.add_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward, as leaves do.
+
+        Gradients of intermediates (an RNN's hidden states) are normally dropped as soon as
+        they have flowed on. After ``h.retain_grad()``, every backward pass (and
+        [`grad`][tinygrad_rnn.grad]) that computes ∂L/∂h adds it into ``h.grad``: two
+        backward passes through a retained graph accumulate, as for leaves. The value stored
+        is the one after all of the tensor's hooks. On a leaf this does nothing (a leaf keeps
+        its ``.grad`` anyway).
+
+        Raises:
+            RuntimeError: the tensor does not require grad.
+        """
+        from tinygrad_rnn import hooks
+
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"retain_grad: cannot retain the gradient of a tensor that does not require "
+                f"grad (shape {self.shape})"
+            )
+        if self._node is not None:
+            hooks.set_retain(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor on which [`retain_grad`][tinygrad_rnn.Tensor.retain_grad]
+        was called (False for leaves, as in PyTorch)."""
+        return self._hooks is not None and self._hooks.retain
+
     def backward(
         self,
         grad: Any = None,
@@ -386,6 +493,10 @@ class Tensor:
         """Elementwise absolute value."""
         return _ops.abs(self)
 
+    def square(self) -> Tensor:
+        """Elementwise ``x * x``."""
+        return _ops.mul(self, self)
+
     def sqrt(self) -> Tensor:
         """Elementwise square root (``x ** 0.5``)."""
         return _ops.pow(self, 0.5)
@@ -411,6 +522,79 @@ class Tensor:
         """Minimum over ``axis``; ties share the gradient equally."""
         return _ops.min(self, axis=axis, keepdims=keepdims)
 
+    def var(self, axis: Axis = None, keepdims: bool = False, correction: float = 1) -> Tensor:
+        """Variance over ``axis``: ``sum((x - mean)**2) / (N - correction)``, as in PyTorch.
+
+        Composed of [`mean`][tinygrad_rnn.Tensor.mean], subtraction, a product and a sum,
+        so its gradient comes from those ops' rules. ``N`` is the number of elements
+        reduced; when ``N - correction <= 0`` the divisor is 0 and the result inf or nan
+        (numpy warns), as in PyTorch.
+
+        Args:
+            axis: an int, a tuple of ints, or None for every element.
+            keepdims: keep the reduced axes as size 1.
+            correction: subtracted from ``N`` in the divisor: 1 (the default) for the
+                unbiased sample variance, 0 for the population variance.
+
+        Returns:
+            A Tensor of the input's shape without the reduced axes (kept as 1 with
+            ``keepdims``), in the input's dtype.
+
+        Raises:
+            TypeError: the tensor is not floating-point.
+            IndexError: an axis is out of range (the error is also a ValueError).
+        """
+        axes, count = self._reduced("var", axis)
+        if isinstance(correction, (bool, np.bool_)) or not isinstance(correction, (int, float)):
+            raise TypeError(f"var: correction must be a number, got {correction!r:.60}")
+        centered = self - _ops.mean(self, axis=axes, keepdims=True)
+        total = _ops.sum(centered * centered, axis=axes, keepdims=keepdims)
+        return total / max(count - correction, 0)
+
+    def std(self, axis: Axis = None, keepdims: bool = False, correction: float = 1) -> Tensor:
+        """Standard deviation over ``axis``: the square root of
+        [`var`][tinygrad_rnn.Tensor.var] (same arguments, same errors)."""
+        self._reduced("std", axis)  # the errors name std
+        return _ops.pow(self.var(axis, keepdims, correction), 0.5)
+
+    def _reduced(self, where: str, axis: Axis) -> tuple[tuple[int, ...] | None, int]:
+        """Checked axes of a float reduction (None: all) and the number of elements reduced."""
+        if self.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: only floating-point tensors have a {where}, got dtype {self.dtype}"
+            )
+        if axis is None:
+            return None, self.size
+        axes = _axes_tuple(where, axis, self.shape)
+        if self.ndim == 0:  # numpy's axis 0 of a 0-d array: its one element
+            return None, 1
+        count = 1
+        for a in axes:
+            count *= self.shape[a]
+        return axes, count
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the maxima (int64, no grad); see
+        [`ops.argmax`][tinygrad_rnn.ops.argmax]."""
+        return _ops.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the minima (int64, no grad); see
+        [`ops.argmin`][tinygrad_rnn.ops.argmin]."""
+        return _ops.argmin(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``axis``, finite for any finite logits; see
+        [`functional.softmax`][tinygrad_rnn.functional.softmax]."""
+        _axis_index("softmax", axis, self.ndim, self.shape)
+        return _functional.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``x - logsumexp(x)`` along ``axis``, finite for any finite logits; see
+        [`functional.log_softmax`][tinygrad_rnn.functional.log_softmax]."""
+        _axis_index("log_softmax", axis, self.ndim, self.shape)
+        return _functional.log_softmax(self, axis=axis)
+
     # ------------------------------------------------------------ shape ops
     def reshape(self, *shape: Any) -> Tensor:
         """Same data, new shape: ``x.reshape(6, 2)`` or ``x.reshape((6, 2))``."""
@@ -430,9 +614,97 @@ class Tensor:
         """All axes reversed (numpy's ``.T``)."""
         return _ops.transpose(self, None)
 
-    def expand(self, *shape: Any) -> Tensor:
-        """Broadcast to ``shape`` without copying (``broadcast_to``)."""
-        return _ops.broadcast_to(self, _shape_arg(shape, "expand"))
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to ``sizes`` without copying, as PyTorch's ``expand``.
+
+        ``x.expand(2, -1)`` or ``x.expand((2, -1))``: ``-1`` keeps the size of that axis;
+        an axis of size 1 can take any size; new axes may be added in front (not as -1).
+        The gradient sums back over the broadcast axes
+        ([`broadcast_to`][tinygrad_rnn.ops.broadcast_to]).
+
+        Raises:
+            ValueError: fewer sizes than axes, a size that does not match a non-1 axis,
+                -1 for a new leading axis, or a negative size other than -1.
+        """
+        target = _shape_arg(sizes, "expand")
+        lead = len(target) - self.ndim
+        if lead < 0:
+            raise ValueError(
+                f"expand: {len(target)} sizes {target} for a tensor of shape {self.shape}; "
+                f"give at least one size per axis ({self.ndim})"
+            )
+        resolved = []
+        for i, size in enumerate(target):
+            old = self.shape[i - lead] if i >= lead else None
+            if size == -1 and old is not None:
+                size = old
+            elif size < 0:
+                where = "a new leading axis" if old is None and size == -1 else f"axis {i}"
+                raise ValueError(
+                    f"expand: size {size} is not allowed for {where} (sizes {target}, "
+                    f"tensor of shape {self.shape})"
+                )
+            elif old is not None and old != 1 and size != old:
+                raise ValueError(
+                    f"expand: size {size} at axis {i} does not match the tensor's size {old} "
+                    f"there (sizes {target}, tensor of shape {self.shape}); only axes of size 1 "
+                    "can be expanded"
+                )
+            resolved.append(size)
+        return _ops.broadcast_to(self, tuple(resolved))
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        """Merge the axes ``start_axis`` to ``end_axis`` (both included) into one.
+
+        ``x`` of shape ``(B, T, H)``: ``x.flatten()`` is ``(B*T*H,)``, ``x.flatten(1)`` is
+        ``(B, T*H)``. A 0-d tensor becomes shape ``(1,)``, as in PyTorch.
+
+        Raises:
+            IndexError: an axis is out of range (the error is also a ValueError).
+            ValueError: ``start_axis`` comes after ``end_axis``.
+        """
+        start = _axis_index("flatten", start_axis, self.ndim, self.shape)
+        end = _axis_index("flatten", end_axis, self.ndim, self.shape)
+        if start > end:
+            raise ValueError(
+                f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for a tensor "
+                f"of shape {self.shape}"
+            )
+        if self.ndim == 0:
+            return _ops.reshape(self, (1,))
+        shape = self.shape
+        merged = 1
+        for n in shape[start : end + 1]:
+            merged *= n
+        return _ops.reshape(self, (*shape[:start], merged, *shape[end + 1 :]))
+
+    def squeeze(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        """Drop axes of size 1: all of them (``axis=None``) or those named.
+
+        A named axis whose size is not 1 is left as it is, as in PyTorch.
+
+        Raises:
+            IndexError: an axis is out of range (the error is also a ValueError).
+            ValueError: an axis is named twice.
+        """
+        if axis is None:
+            drop = {i for i, n in enumerate(self.shape) if n == 1}
+        else:
+            drop = {
+                a
+                for a in _axes_tuple("squeeze", axis, self.shape)
+                if self.ndim and self.shape[a] == 1
+            }
+        return _ops.reshape(self, tuple(n for i, n in enumerate(self.shape) if i not in drop))
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """Insert an axis of size 1 at ``axis`` (in ``[-ndim - 1, ndim]``; -1 appends it).
+
+        Raises:
+            IndexError: ``axis`` is out of range (the error is also a ValueError).
+        """
+        a = _axis_index("unsqueeze", axis, self.ndim, self.shape, extra=1)
+        return _ops.reshape(self, (*self.shape[:a], 1, *self.shape[a:]))
 
     def broadcast_to(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` without copying."""
@@ -448,6 +720,7 @@ class Tensor:
 
 
 # Imported last: ops needs the Tensor class defined above.
+from tinygrad_rnn import functional as _functional  # noqa: E402
 from tinygrad_rnn import ops as _ops  # noqa: E402
 
 __all__ = ["Tensor"]

@@ -251,7 +251,7 @@ OP_CASES = [
         r"transpose: axes \(0, 0\) are not a permutation",
         "permute_repeated",
     ),
-    _case(lambda: _x().expand(3, 3), ValueError, r"^broadcast_to: ", "expand_incompatible"),
+    _case(lambda: _x().expand(3, 3), ValueError, r"^expand: size 3 at ", "expand_incompatible"),
     _case(lambda: tg.broadcast_to(_x(), (5,)), ValueError, r"^broadcast_to: ", "broadcast_fewer"),
     _case(
         lambda: _x().split(4, axis=1),
