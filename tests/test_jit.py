@@ -214,3 +214,20 @@ def test_a_number_returned_is_refused() -> None:
     w = Tensor(np.ones(3), requires_grad=True)
     with pytest.raises(TypeError, match=r"return the Tensor and call \.item\(\) outside"):
         tg.jit(lambda x: (w * x).sum().item())(np.ones(3))
+
+
+def test_masks_computed_inside_are_computed_again_on_every_call() -> None:
+    """Comparisons, ``where`` and masks made from them are ops: a replay recomputes them."""
+    w = Tensor(np.linspace(-1.0, 1.0, 6), requires_grad=True)
+
+    def step(x: Tensor) -> Tensor:
+        pre = x * w
+        relu_by_mask = pre * (pre > 0)  # a boolean mask as an operand
+        picked = tg.where(x < 0.25, pre, -pre)  # a mask as where's condition
+        loss = (relu_by_mask + picked * picked).sum()
+        loss.backward()
+        return loss
+
+    rng = np.random.default_rng(3)
+    calls = [(Tensor(rng.standard_normal(6)),) for _ in range(4)]
+    assert _compare(step, [w], calls) == 1

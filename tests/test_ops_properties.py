@@ -583,7 +583,9 @@ def test_first_derivatives_match_finite_differences(spec: OpSpec, data: st.DataO
     for p, r in zip(plain, recorded):
         assert (p is None) == (r is None)
         if p is not None and r is not None:
-            np.testing.assert_allclose(r.data, p.data, rtol=1e-12, atol=1e-15)
+            # atol: an entry such as softmax - onehot = (1 - 1e-9) - 1 is known only to a few
+            # ulps of 1, times |g| (up to ~4): 1e-15 was seen exceeded by 1.2e-15.
+            np.testing.assert_allclose(r.data, p.data, rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------- b. second order
@@ -762,8 +764,11 @@ def _each_case(cases: list[PrimCase]) -> Any:
 
 
 def test_every_primitive_has_a_path_agreement_case() -> None:
-    prims = {v.name for v in vars(ops).values() if isinstance(v, Primitive)}
+    prims = {v.name for v in vars(ops).values() if isinstance(v, Primitive) and not v.nondiff}
     assert prims == {c.prim.name for c in PRIM_CASES}
+    # The ops without rules are the comparisons, tested on their own below.
+    nondiff = {v.name for v in vars(ops).values() if isinstance(v, Primitive) and v.nondiff}
+    assert nondiff == {c[1].__name__ for c in COMPARISONS}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

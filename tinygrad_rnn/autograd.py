@@ -36,6 +36,10 @@ _new_object = object.__new__
 class Primitive:
     """An op of the engine: a numpy forward and one derivative rule per input.
 
+    A primitive without any rule (no ``vjps``, no ``vjp_n``) is not differentiable: its
+    output never requires grad (comparisons, ``argmax``). It is still an op, so
+    [`jit`][tinygrad_rnn.jit.jit] replays it on every call instead of baking its result.
+
     Args:
         name: the op's name, used in error messages and graph drawings.
         forward: ``forward(*arrays, **params) -> np.ndarray``.
@@ -75,6 +79,7 @@ class Primitive:
         "forward",
         "fresh",
         "name",
+        "nondiff",
         "shape_only",
         "vjp_all",
         "vjp_n",
@@ -104,6 +109,7 @@ class Primitive:
         self.vjp_all = vjp_all
         self.fresh = tuple(fresh)
         self.shape_only = tuple(shape_only)
+        self.nondiff = not vjps and vjp_n is None
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The gradient flowing to input ``i`` given the upstream gradient ``g``."""
@@ -325,7 +331,7 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result.name = None
     if _TRACE[0] is not None:  # a ``tinygrad_rnn.jit`` function is being traced
         _TRACE[0].record(prim, args, arrays, params, result)
-    if not (needs_grad and _ENABLED[0]):
+    if not (needs_grad and _ENABLED[0]) or prim.nondiff:
         result.requires_grad = False
         result._node = None
         return result

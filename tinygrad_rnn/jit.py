@@ -116,6 +116,10 @@ class _Tracer:
         self.records: list[Any] = []
         self.arg_ids: dict[int, int] = {}
         self.array_args: dict[int, int] = {}
+        # id(array) -> slot for every array a slot holds: an op's parameter that is one of
+        # them (where's condition, an index array computed inside the function) is an input
+        # of the replay, not a constant.
+        self.array_slot: dict[int, int] = {}
         self.leaf_data: list[tuple[Tensor, Any]] = []
         for i, a in enumerate(flat_args):
             if isinstance(a, Tensor):
@@ -133,6 +137,7 @@ class _Tracer:
         self.slot[id(t)] = s
         self.keep.append(t)
         self.values[s] = t.data
+        self.array_slot[id(t.data)] = s
         i = self.arg_ids.get(id(t))
         if i is not None:
             self.prog.arg_slots.append((s, i))
@@ -144,24 +149,33 @@ class _Tracer:
 
     def _const_slot(self, value: Any) -> int:
         i = self.array_args.get(id(value)) if isinstance(value, np.ndarray) else None
+        if i is None and isinstance(value, np.ndarray):
+            known = self.array_slot.get(id(value))
+            if known is not None:  # an op's output used again as a constant operand
+                return known
         s = self.prog.new_slot()
         if i is not None:  # an argument passed to an op as an array (targets, a mask)
             self.prog.arg_slots.append((s, i))
+            self.array_slot[id(value)] = s
         else:
             self.prog.consts.append((s, value))
         self.values[s] = value
         return s
 
     def _params(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
-        """Params that are the caller's argument arrays become per-call inputs."""
-        fixed, from_args = {}, {}
+        """Params that are the caller's argument arrays or values of the program's slots
+        become per-call inputs: ``({name: value}, {name: slot})``."""
+        fixed, from_slots = {}, {}
         for k, v in params.items():
-            i = self.array_args.get(id(v)) if isinstance(v, np.ndarray) else None
-            if i is None:
-                fixed[k] = v
-            else:
-                from_args[k] = i
-        return fixed, from_args
+            if isinstance(v, np.ndarray):
+                s = self.array_slot.get(id(v))
+                if s is None and id(v) in self.array_args:
+                    s = self._const_slot(v)
+                if s is not None:
+                    from_slots[k] = s
+                    continue
+            fixed[k] = v
+        return fixed, from_slots
 
     # -------------------------------------------------------------- forward
     def record(
@@ -176,11 +190,11 @@ class _Tracer:
             self._tensor_slot(a) if isinstance(a, Tensor) else self._const_slot(x)
             for a, x in zip(args, arrays)
         )
-        fixed, from_args = self._params(params)
+        fixed, from_slots = self._params(params)
         extra: tuple[int, ...] = ()
-        if from_args:
-            names = tuple(from_args)
-            extra = tuple(self._const_slot(params[k]) for k in names)
+        if from_slots:
+            names = tuple(from_slots)
+            extra = tuple(from_slots[k] for k in names)
             n = len(ins)
             forward = prim.forward
 
@@ -193,8 +207,9 @@ class _Tracer:
         self.slot[id(result)] = out
         self.keep.append(result)
         self.values[out] = result.data
+        self.array_slot[id(result.data)] = out
         self.prog.instrs.append((_as_array(fn), ins + extra, out))
-        self.records.append((prim, ins, params, result, out, tuple(from_args), extra))
+        self.records.append((prim, ins, params, result, out, tuple(from_slots), extra))
 
     def record_source(self, draw: Callable[[], np.ndarray], result: Tensor) -> None:
         """An op without inputs that a replay must run again (a random draw)."""
@@ -202,6 +217,7 @@ class _Tracer:
         self.slot[id(result)] = out
         self.keep.append(result)
         self.values[out] = result.data
+        self.array_slot[id(result.data)] = out
         self.prog.instrs.append((draw, (), out))
 
     # ------------------------------------------------------------- backward

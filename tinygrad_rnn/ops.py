@@ -449,6 +449,17 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     return _where(x, y, cond=c)
 
 
+# ------------------------------------------------------------- comparisons
+# Not differentiable (no rules): boolean outputs without a graph. Ops all the same, so that a
+# mask computed inside a jitted function is computed again on every replay.
+less = Primitive("less", np.less)
+less_equal = Primitive("less_equal", np.less_equal)
+greater = Primitive("greater", np.greater)
+greater_equal = Primitive("greater_equal", np.greater_equal)
+equal = Primitive("equal", np.equal)
+not_equal = Primitive("not_equal", np.not_equal)
+
+
 # -------------------------------------------------------------- reductions
 def _expand_reduced(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
     """Reshape a reduction's gradient so it broadcasts against the input."""

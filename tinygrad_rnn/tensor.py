@@ -339,37 +339,23 @@ class Tensor:
         return _ops.getitem(self, index)
 
     # Comparisons are not differentiable: they return boolean tensors with no graph.
-    def _compare(self, other: Any, fn: Any) -> Tensor:
-        other_data = other.data if isinstance(other, Tensor) else other
-        try:
-            return Tensor._make(np.asarray(fn(self.data, other_data)))
-        except OverflowError as exc:
-            raise ValueError(
-                f"{fn.__name__}: {other!r:.40} does not fit in dtype {self.dtype}: {exc}"
-            ) from None
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{fn.__name__}: cannot compare a tensor of dtype {self.dtype} with "
-                f"{type(other).__name__}: {exc}"
-            ) from None
-
     def __lt__(self, other: Any) -> Tensor:
-        return self._compare(other, np.less)
+        return _ops.less(self, other)
 
     def __le__(self, other: Any) -> Tensor:
-        return self._compare(other, np.less_equal)
+        return _ops.less_equal(self, other)
 
     def __gt__(self, other: Any) -> Tensor:
-        return self._compare(other, np.greater)
+        return _ops.greater(self, other)
 
     def __ge__(self, other: Any) -> Tensor:
-        return self._compare(other, np.greater_equal)
+        return _ops.greater_equal(self, other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._compare(other, np.equal)
+        return _ops.equal(self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._compare(other, np.not_equal)
+        return _ops.not_equal(self, other)
 
     # ------------------------------------------------------ elementwise methods
     def exp(self) -> Tensor:
