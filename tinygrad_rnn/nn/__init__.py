@@ -17,7 +17,8 @@ match ``torch.nn`` so state_dicts move between the two::
 
 Contents: [`Module`][tinygrad_rnn.nn.Module], [`Parameter`][tinygrad_rnn.nn.Parameter],
 [`Sequential`][tinygrad_rnn.nn.Sequential]; [`Linear`][tinygrad_rnn.nn.Linear],
-[`Embedding`][tinygrad_rnn.nn.Embedding]; cells [`RNNCell`][tinygrad_rnn.nn.RNNCell],
+[`Embedding`][tinygrad_rnn.nn.Embedding], [`Dropout`][tinygrad_rnn.nn.Dropout]; cells
+[`RNNCell`][tinygrad_rnn.nn.RNNCell],
 [`LSTMCell`][tinygrad_rnn.nn.LSTMCell], [`GRUCell`][tinygrad_rnn.nn.GRUCell]; layers
 [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM], [`GRU`][tinygrad_rnn.nn.GRU] and
 [`unroll`][tinygrad_rnn.nn.unroll]; losses; converters to the documents' and PyTorch's layouts
@@ -39,6 +40,7 @@ from tinygrad_rnn.nn.convert import (
     to_torch_state_dict,
 )
 from tinygrad_rnn.nn.diagnostics import hidden_grad_norms, parameter_grad_norms
+from tinygrad_rnn.nn.dropout import Dropout
 from tinygrad_rnn.nn.layers import Embedding, Linear
 from tinygrad_rnn.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from tinygrad_rnn.nn.module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
@@ -51,6 +53,7 @@ __all__ = [
     "RNN",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "Dropout",
     "Embedding",
     "GRUCell",
     "IncompatibleKeys",

@@ -74,26 +74,36 @@ def _rnn_step(
     return z.tanh() if nonlinearity == "tanh" else z.relu()
 
 
-def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, t: int | None = None) -> LSTMState:
+def _lstm_step(
+    gi: Tensor,
+    h: Tensor,
+    c: Tensor,
+    w_hh_t: Tensor,
+    t: int | None = None,
+    w_hr_t: Tensor | None = None,
+) -> LSTMState:
     """LSTM step, PyTorch's gate order i, f, g, o.
 
     ``gi = x W_ihᵀ + b_ih + b_hh`` ``(B, 4H)`` (or all steps ``(T, B, 4H)`` and the step
-    ``t``), ``w_hh_t = W_hhᵀ (H, 4H)``; the documents' equations, one elementary op each::
+    ``t``), ``w_hh_t = W_hhᵀ (R, 4H)``; the documents' equations, one elementary op each::
 
         z = gi + h W_hhᵀ                       addmm
         [z_i, z_f, z_g, z_o] = z               four slices of the last axis
         i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)
         c' = f ⊙ c + i ⊙ g
         h' = o ⊙ tanh(c')
+        h' = h' W_hrᵀ                          matmul, only with a projection w_hr_t
 
-    No derivative is written here: autograd composes those of addmm, slicing, σ, tanh,
-    ⊙ and +.
+    ``h`` is ``(B, R)`` and ``c`` ``(B, H)``; ``R = H`` without the projection, else
+    ``w_hr_t = W_hrᵀ (H, R)`` (an LSTM's ``proj_size = R``). No derivative is written
+    here: autograd composes those of addmm, slicing, σ, tanh, ⊙, + and matmul.
     """
     z = ops.addmm(gi if t is None else gi[t], h, w_hh_t)
     z_i, z_f, z_g, z_o = ops.chunk(z, 4, axis=-1)
     i, f, g, o = z_i.sigmoid(), z_f.sigmoid(), z_g.tanh(), z_o.sigmoid()
     c_new = f * c + i * g
-    return o * c_new.tanh(), c_new
+    h_new = o * c_new.tanh()
+    return (h_new if w_hr_t is None else h_new @ w_hr_t), c_new
 
 
 def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, bias_hh: Tensor | None) -> Tensor:

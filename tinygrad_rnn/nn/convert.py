@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell, _Cell
+from tinygrad_rnn.nn.dropout import Dropout
 from tinygrad_rnn.nn.layers import Embedding, Linear
 from tinygrad_rnn.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from tinygrad_rnn.nn.module import (
@@ -78,10 +79,11 @@ def _arrays(
     if isinstance(module, kind):
         params = [module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh]
     elif isinstance(module, layer_kind):
-        if module.num_layers != 1 or module.bidirectional:
+        if module.num_layers != 1 or module.bidirectional or module.proj_size:
             raise ValueError(
-                f"{where}: the documents describe one unidirectional layer; got num_layers="
-                f"{module.num_layers}, bidirectional={module.bidirectional}"
+                f"{where}: the documents describe one unidirectional layer without a "
+                f"projection; got num_layers={module.num_layers}, "
+                f"bidirectional={module.bidirectional}, proj_size={module.proj_size}"
             )
         params = list(module._params("_l0"))
     else:
@@ -427,6 +429,11 @@ def cell_from_layer(layer: RNN | LSTM | GRU, layer_index: int = 0, reverse: bool
         )
     if reverse and not layer.bidirectional:
         raise ValueError("cell_from_layer: reverse=True needs a bidirectional layer")
+    if layer.proj_size:
+        raise ValueError(
+            f"cell_from_layer: an LSTM with proj_size={layer.proj_size} has no cell "
+            "counterpart (LSTMCell has no projection)"
+        )
     suffix = f"_l{layer_index}" + ("_reverse" if reverse else "")
     w_ih, _, _, _ = layer._params(suffix)
     kwargs: dict[str, Any] = {"bias": layer.bias, "dtype": layer.dtype}
@@ -460,6 +467,9 @@ def load_torch_state_dict(module: Module, state_dict: dict[str, Any], strict: bo
     Values are copied to CPU numpy and cast to each parameter's dtype; the same
     checks as [`Module.load_state_dict`][tinygrad_rnn.nn.Module.load_state_dict] apply
     (missing/unexpected keys, shapes). Buffers are not expected: our modules have none.
+    The names include ``weight_hr_l{k}`` of an LSTM with ``proj_size``; a state_dict has no
+    entry for a ``Dropout`` (it has no parameters) or for ``padding_idx`` (a constructor
+    argument: build the module with the same one).
     """
     if not isinstance(module, Module):
         raise TypeError(f"load_torch_state_dict: expected a Module, got {type(module).__name__}")
@@ -471,6 +481,7 @@ _FROM_TORCH.update(
     {
         "Linear": Linear,
         "Embedding": Embedding,
+        "Dropout": Dropout,
         "RNNCell": RNNCell,
         "LSTMCell": LSTMCell,
         "GRUCell": GRUCell,

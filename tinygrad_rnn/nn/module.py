@@ -216,6 +216,37 @@ class Module:
         """Same as ``train(False)``; returns ``self``."""
         return self.train(False)
 
+    # ---------------------------------------------------------------- dtype
+    def to(self, dtype: Any) -> Module:
+        """Convert every parameter (and its ``.grad``) to ``dtype``, in place; returns ``self``.
+
+        Like ``torch_module.to(torch.float64)``: the Parameter objects stay the same (an
+        optimizer built before keeps them) and each gets a new array of the new dtype; a
+        gradient already accumulated is converted too. Every module's ``dtype`` attribute
+        follows, so inputs are then expected in the new dtype. Converting to the dtype the
+        parameters already have changes nothing. (Our modules have no buffers.)
+
+        Args:
+            dtype: a floating dtype: ``np.float64``, ``np.dtype("float32")``, a numpy name
+                such as ``"float64"``, or a torch dtype such as ``torch.float64``.
+
+        Returns:
+            This module.
+
+        Raises:
+            TypeError: ``dtype`` is not a floating dtype (e.g. ``np.int64``, ``"cpu"``).
+        """
+        dt = _check_float_dtype(_dtype_from_torch_like(dtype), f"{type(self).__name__}.to")
+        for p in self.parameters():
+            if p.data.dtype != dt:
+                p.data = p.data.astype(dt)
+            if p.grad is not None and p.grad.dtype != dt:
+                p.grad = Tensor._make(p.grad.data.astype(dt))
+        for m in self.modules():
+            if isinstance(m.__dict__.get("dtype"), np.dtype):
+                object.__setattr__(m, "dtype", dt)
+        return self
+
     # ------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{dotted name: copy of the parameter's array}``, in
@@ -334,7 +365,9 @@ class Sequential(Module):
     @classmethod
     def from_torch(cls, torch_module: Any) -> Sequential:
         """Convert a ``torch.nn.Sequential`` whose children all have a counterpart here."""
-        return cls(*(module_from_torch(m) for m in torch_module.children()))
+        seq = cls(*(module_from_torch(m) for m in torch_module.children()))
+        object.__setattr__(seq, "training", bool(torch_module.training))
+        return seq
 
 
 # torch.nn class name -> our counterpart, for module_from_torch. The counterparts live in
@@ -344,7 +377,9 @@ _FROM_TORCH: dict[str, type[Module]] = {}
 
 
 def module_from_torch(torch_module: Any) -> Module:
-    """Our counterpart of a torch Linear, Embedding, cell, RNN/LSTM/GRU, loss or Sequential."""
+    """Our counterpart of a torch Linear, Embedding, Dropout, cell, RNN/LSTM/GRU, loss or
+    Sequential (weights copied; Dropout and the recurrent layers also keep torch's training
+    mode)."""
     name = type(torch_module).__name__
     if name == "Sequential":
         return Sequential.from_torch(torch_module)
@@ -377,6 +412,16 @@ def _check_rng(rng: Any, where: str) -> np.random.Generator:
             f"{where}: rng must be a np.random.Generator or None, got {type(rng).__name__}"
         )
     return rng  # type: ignore[return-value]  # a RandomState has the same methods used here
+
+
+def _dtype_from_torch_like(dtype: Any) -> Any:
+    """A ``torch.float64`` (recognised by its name, torch is not imported) as ``"float64"``.
+
+    Anything else is returned unchanged, for ``np.dtype`` to read.
+    """
+    if type(dtype).__name__ == "dtype" and type(dtype).__module__ == "torch":
+        return str(dtype).replace("torch.", "")
+    return dtype
 
 
 def _check_float_dtype(dtype: npt.DTypeLike, where: str) -> np.dtype[Any]:

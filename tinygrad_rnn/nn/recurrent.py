@@ -20,6 +20,7 @@ in ``scope("t=3")`` so graph drawings can cluster the ops per step.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from tinygrad_rnn.nn.cells import (
     _rnn_step,
     _summed_bias,
 )
+from tinygrad_rnn.nn.dropout import _check_p, _dropout
 from tinygrad_rnn.nn.module import (
     Module,
     Parameter,
@@ -70,6 +72,32 @@ def _projection_span(T: int, bytes_per_step: int) -> int:
     return max(1, min(T, _PROJECTION_CHUNK_BYTES // max(1, bytes_per_step)))
 
 
+def _check_dropout(dropout: Any, num_layers: int, where: str) -> float:
+    """``dropout`` as a float in ``[0, 1)``; warns, as PyTorch does, when one layer has none
+    to drop between."""
+    dropout = _check_p(dropout, where, "dropout")
+    if dropout > 0 and num_layers == 1:
+        warnings.warn(
+            f"{where}: dropout={dropout} acts between layers, after every layer but the "
+            f"last, so it does nothing with num_layers=1",
+            UserWarning,
+            stacklevel=4,
+        )
+    return float(dropout)
+
+
+def _check_proj_size(proj_size: Any, hidden_size: int, where: str) -> int:
+    """``proj_size`` as an int in ``[0, hidden_size)`` (0: no projection)."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
+        raise TypeError(f"{where}: proj_size must be an int, got {type(proj_size).__name__}")
+    if not 0 <= proj_size < hidden_size:
+        raise ValueError(
+            f"{where}: proj_size must be in [0, hidden_size) = [0, {hidden_size}) "
+            f"(0: no projection), got proj_size={proj_size}"
+        )
+    return int(proj_size)
+
+
 class _RNNBase(Module):
     """The machinery shared by [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM] and
     [`GRU`][tinygrad_rnn.nn.GRU].
@@ -77,6 +105,11 @@ class _RNNBase(Module):
     A subclass sets ``_gates`` (G: ``weight_ih`` is ``(G·H, ·)``) and defines
     ``_step`` (one time step through the shared step function) and
     ``_projection_bias`` (what is added once to the hoisted input projection).
+
+    ``dropout`` (PyTorch's): in training mode, each layer's output except the last
+    layer's goes through dropout with that probability before the next layer reads it.
+    ``proj_size`` is LSTM's (0 for the others): the size of ``h``, see
+    [`LSTM`][tinygrad_rnn.nn.LSTM].
     """
 
     _gates = 1
@@ -93,9 +126,11 @@ class _RNNBase(Module):
         num_layers: int,
         bias: bool,
         batch_first: bool,
+        dropout: float,
         bidirectional: bool,
         dtype: npt.DTypeLike,
         rng: np.random.Generator | None,
+        proj_size: int = 0,
     ) -> None:
         super().__init__()
         where = type(self).__name__
@@ -104,23 +139,33 @@ class _RNNBase(Module):
         self.num_layers = _positive(num_layers, "num_layers", where)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
+        self.dropout = _check_dropout(dropout, self.num_layers, where)
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
+        self.proj_size = _check_proj_size(proj_size, self.hidden_size, where)
         self.dtype = _check_float_dtype(dtype, where)
+        # A Generator given for the initialisation also draws the dropout masks (one seed
+        # makes a run reproducible); without one, the package's generator does (manual_seed).
+        self._dropout_rng = rng if isinstance(rng, np.random.Generator) else None
         rng = _check_rng(rng, where)
         H, G = self.hidden_size, self._gates
+        # The size of h (the output of a step): proj_size when the LSTM projects it.
+        R = self.proj_size or H
         bound = 1.0 / math.sqrt(H)
-        # PyTorch's order: per layer, per direction: weight_ih, weight_hh, bias_ih, bias_hh.
+        # PyTorch's order: per layer, per direction: weight_ih, weight_hh, bias_ih, bias_hh,
+        # then weight_hr with proj_size.
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else H * self.num_directions
+            in_size = self.input_size if layer == 0 else R * self.num_directions
             for suffix in self._suffixes(layer):
                 setattr(
                     self, "weight_ih" + suffix, _uniform(rng, bound, (G * H, in_size), self.dtype)
                 )
-                setattr(self, "weight_hh" + suffix, _uniform(rng, bound, (G * H, H), self.dtype))
+                setattr(self, "weight_hh" + suffix, _uniform(rng, bound, (G * H, R), self.dtype))
                 if self.bias:
                     setattr(self, "bias_ih" + suffix, _uniform(rng, bound, (G * H,), self.dtype))
                     setattr(self, "bias_hh" + suffix, _uniform(rng, bound, (G * H,), self.dtype))
+                if self.proj_size:
+                    setattr(self, "weight_hr" + suffix, _uniform(rng, bound, (R, H), self.dtype))
 
     if TYPE_CHECKING:
         # The per-layer parameters (weight_ih_l0, bias_hh_l1_reverse, ...) are set with
@@ -143,13 +188,21 @@ class _RNNBase(Module):
         return getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix), b_ih, b_hh
 
     # ------------------------------------------------------------ subclass hooks
+    def _recurrent_weights(self, suffix: str, weight_hh: Tensor) -> Any:
+        """What a step multiplies the state by, prepared once per direction: ``W_hhᵀ``."""
+        return weight_hh.T
+
     def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
         return _summed_bias(bias_ih, bias_hh)
 
     def _step(
-        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Any, bias_hh: Tensor | None
     ) -> State:
-        """One step: read row ``t`` of the input projection ``gi_all (T, B, G·H)``."""
+        """One step: read row ``t`` of the input projection ``gi_all (T, B, G·H)``.
+
+        ``w_hh_t`` is what ``_recurrent_weights`` prepared (``W_hhᵀ``, or for an LSTM with
+        ``proj_size`` the pair ``(W_hhᵀ, W_hrᵀ)``).
+        """
         raise NotImplementedError
 
     @staticmethod
@@ -181,19 +234,26 @@ class _RNNBase(Module):
             )
         return x, unbatched
 
-    def _initial(self, h0: Any, name: str, batch: int, unbatched: bool) -> list[Tensor]:
-        """One ``(B, H)`` initial hidden tensor per layer and direction (zeros for None)."""
-        where, n, H = type(self).__name__, self.num_layers * self.num_directions, self.hidden_size
+    def _initial(
+        self, h0: Any, name: str, batch: int, unbatched: bool, size: int | None = None
+    ) -> list[Tensor]:
+        """One ``(B, size)`` initial state tensor per layer and direction (zeros for None).
+
+        ``size`` defaults to the size of ``h``: ``proj_size`` if set, else ``hidden_size``.
+        """
+        where, n = type(self).__name__, self.num_layers * self.num_directions
+        H = size if size is not None else self.proj_size or self.hidden_size
         if h0 is None:
             zeros = Tensor._make(np.zeros((batch, H), dtype=self.dtype))
             return [zeros] * n
         h0 = _as_input(h0, self.dtype, where, name)
         expected = (n, H) if unbatched else (n, batch, H)
         if h0.shape != expected:
+            feature = "proj_size" if H != self.hidden_size else "hidden_size"
             layout = (
-                "(num_layers*num_directions, hidden_size)"
+                f"(num_layers*num_directions, {feature})"
                 if unbatched
-                else ("(num_layers*num_directions, batch, hidden_size)")
+                else (f"(num_layers*num_directions, batch, {feature})")
             )
             raise ValueError(f"{where}: {name} must have shape {expected} {layout}, got {h0.shape}")
         if unbatched:
@@ -215,7 +275,7 @@ class _RNNBase(Module):
         """
         w_ih, w_hh, b_ih, b_hh = self._params(suffix)
         bias = self._projection_bias(b_ih, b_hh)
-        w_hh_t = w_hh.T  # transposed once, not once per step
+        w_hh_t = self._recurrent_weights(suffix, w_hh)  # transposed once, not once per step
         T, B = x.shape[0], x.shape[1]
         span = _projection_span(T, B * w_ih.shape[0] * x.dtype.itemsize)
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
@@ -271,6 +331,8 @@ class _RNNBase(Module):
                 finals.append(final)
             # The next layer reads both directions: (T, B, dirs·H).
             x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = _dropout(x, self.dropout, self._dropout_rng)  # between layers only
         return self._format_output(x, unbatched), self._format_final(finals, unbatched)
 
     def _format_output(self, out: Tensor, unbatched: bool) -> Tensor:
@@ -289,37 +351,41 @@ class _RNNBase(Module):
     # ------------------------------------------------------------------ misc
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
             s += ", bias=False"
         if self.batch_first:
             s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
         return s
 
     @classmethod
     def _from_torch(cls, torch_module: Any, **config: Any) -> Any:
-        """Build a layer with ``torch_module``'s configuration and copy its parameters.
-
-        Dropout between layers is not implemented here, so the copy computes what
-        the torch module computes in eval mode.
-        """
+        """Build a layer with ``torch_module``'s configuration (``dropout`` and the training
+        mode included) and copy its parameters."""
         _check_torch_type(torch_module, cls)
-        if getattr(torch_module, "proj_size", 0):
-            raise ValueError(f"{cls.__name__}.from_torch: proj_size > 0 is not supported")
-        layer = cls(
-            torch_module.input_size,
-            torch_module.hidden_size,
-            num_layers=torch_module.num_layers,
-            bias=torch_module.bias,
-            batch_first=torch_module.batch_first,
-            bidirectional=torch_module.bidirectional,
-            dtype=_torch_dtype(torch_module, cls.__name__),
-            **config,
-        )
+        with warnings.catch_warnings():
+            # torch warned already about dropout with one layer, when the module was made.
+            warnings.simplefilter("ignore", UserWarning)
+            layer = cls(
+                torch_module.input_size,
+                torch_module.hidden_size,
+                num_layers=torch_module.num_layers,
+                bias=torch_module.bias,
+                batch_first=torch_module.batch_first,
+                dropout=torch_module.dropout,
+                bidirectional=torch_module.bidirectional,
+                dtype=_torch_dtype(torch_module, cls.__name__),
+                **config,
+            )
         layer.load_state_dict(_torch_state(torch_module))
+        layer.train(torch_module.training)
         return layer
 
 
@@ -336,6 +402,12 @@ class RNN(_RNNBase):
 
     ``rnn(input, h0=None) -> (output, h_n)``; shapes as in
     [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
+
+    ``dropout`` (``0 <= dropout < 1``): in training mode, dropout on each layer's output
+    except the last's, as in PyTorch (a warning with ``num_layers=1``, where it does
+    nothing). ``rng`` draws the initial weights and the dropout masks (None: a fresh
+    generator for the weights, the package's, [`manual_seed`][tinygrad_rnn.creation.manual_seed],
+    for the masks).
     """
 
     def __init__(
@@ -346,6 +418,7 @@ class RNN(_RNNBase):
         nonlinearity: str = "tanh",
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
         dtype: npt.DTypeLike = np.float32,
         rng: np.random.Generator | None = None,
@@ -353,7 +426,15 @@ class RNN(_RNNBase):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+            rng,
         )
         self.nonlinearity = nonlinearity
 
@@ -390,14 +471,35 @@ class LSTM(_RNNBase):
 
         [i, f, g, o] = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
         c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)
-        h_t = σ(o) ⊙ tanh(c_t)
+        h_t = σ(o) ⊙ tanh(c_t)                     (with proj_size: h_t = (σ(o) ⊙ tanh(c_t)) W_hrᵀ)
 
-    Parameters: ``weight_ih_lk (4H, D)`` (``k>0``: ``(4H, dirs·H)``),
-    ``weight_hh_lk (4H, H)``, ``bias_ih_lk (4H,)``, ``bias_hh_lk (4H,)`` (and
-    ``..._reverse``), all from ``U(-1/√H, 1/√H)``.
+    Parameters: ``weight_ih_lk (4H, D)`` (``k>0``: ``(4H, dirs·R)``),
+    ``weight_hh_lk (4H, R)``, ``bias_ih_lk (4H,)``, ``bias_hh_lk (4H,)``, with
+    ``proj_size > 0`` also ``weight_hr_lk (R, H)`` (and ``..._reverse``), all from
+    ``U(-1/√H, 1/√H)``. ``R`` is the size of ``h``: ``proj_size`` if it is set, else ``H``.
 
-    ``lstm(input, (h0, c0)=None) -> (output, (h_n, c_n))``; ``h0, c0, h_n, c_n``
-    are ``(L·dirs, B, H)``; shapes in [`forward`][tinygrad_rnn.nn.LSTM.forward]. No ``proj_size``.
+    ``lstm(input, (h0, c0)=None) -> (output, (h_n, c_n))``; ``h0, h_n`` are
+    ``(L·dirs, B, R)``, ``c0, c_n`` are ``(L·dirs, B, H)``; shapes in
+    [`forward`][tinygrad_rnn.nn.LSTM.forward].
+
+    Args:
+        input_size: ``D``, the size of ``x_t``.
+        hidden_size: ``H``, the size of the cell state ``c``.
+        num_layers: the number of stacked layers.
+        bias: whether to have ``bias_ih`` and ``bias_hh``.
+        batch_first: take and return ``(B, T, ·)`` instead of ``(T, B, ·)``.
+        dropout: in training mode, the probability of dropout on each layer's output
+            except the last's (``0 <= dropout < 1``).
+        bidirectional: add a reverse direction per layer.
+        proj_size: ``R``, project ``h`` to this size (``0 <= proj_size < hidden_size``;
+            0: no projection).
+        dtype: floating dtype of the parameters (inputs must match).
+        rng: ``np.random.Generator`` for the initialisation and the dropout masks (None:
+            a fresh generator for the weights, the package's for the masks).
+
+    Raises:
+        ValueError: ``proj_size`` negative or ``>= hidden_size``; ``dropout`` outside
+            ``[0, 1)``; a size not positive.
     """
 
     _gates = 4
@@ -409,18 +511,37 @@ class LSTM(_RNNBase):
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         dtype: npt.DTypeLike = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+            rng,
+            proj_size=proj_size,
         )
 
+    def _recurrent_weights(self, suffix: str, weight_hh: Tensor) -> Any:
+        if not self.proj_size:
+            return weight_hh.T
+        return weight_hh.T, getattr(self, "weight_hr" + suffix).T
+
     def _step(
-        self, gi_all: Tensor, t: int, state: State, w_hh_t: Tensor, bias_hh: Tensor | None
+        self, gi_all: Tensor, t: int, state: State, w_hh_t: Any, bias_hh: Tensor | None
     ) -> State:
         h, c = state
+        if self.proj_size:
+            w_hh_t, w_hr_t = w_hh_t
+            return _lstm_step(gi_all, h, c, w_hh_t, t=t, w_hr_t=w_hr_t)
         return _lstm_step(gi_all, h, c, w_hh_t, t=t)
 
     @staticmethod
@@ -428,13 +549,15 @@ class LSTM(_RNNBase):
         return state[0]
 
     def _initial_states(self, hx: Any, batch: int, unbatched: bool) -> list[State]:
+        H = self.hidden_size
         if hx is None:
-            zeros = self._initial(None, "h0", batch, unbatched)
-            return list(zip(zeros, zeros))
+            hs = self._initial(None, "h0", batch, unbatched)
+            cs = hs if not self.proj_size else self._initial(None, "c0", batch, unbatched, H)
+            return list(zip(hs, cs))
         if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"LSTM: hx must be None or a tuple (h0, c0), got {type(hx).__name__}")
         hs = self._initial(hx[0], "h0", batch, unbatched)
-        cs = self._initial(hx[1], "c0", batch, unbatched)
+        cs = self._initial(hx[1], "c0", batch, unbatched, H)
         return list(zip(hs, cs))
 
     def _format_final(self, finals: list[State], unbatched: bool) -> Any:
@@ -446,15 +569,17 @@ class LSTM(_RNNBase):
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, LSTMState]:
         """Run the LSTM over a sequence: ``(input, (h0, c0)=None) -> (output, (h_n, c_n))``.
 
+        ``R`` below is ``proj_size`` if set, else ``hidden_size`` ``H``.
+
         Args:
             input: ``(T, B, D)``, ``(B, T, D)`` with ``batch_first``, or unbatched ``(T, D)``.
-            hx: None (zeros) or ``(h0, c0)``, each ``(L·dirs, B, H)`` (unbatched
-                ``(L·dirs, H)``; never batch-first).
+            hx: None (zeros) or ``(h0, c0)``, ``h0 (L·dirs, B, R)`` and ``c0 (L·dirs, B, H)``
+                (unbatched ``(L·dirs, R)`` and ``(L·dirs, H)``; never batch-first).
 
         Returns:
-            ``output (T, B, dirs·H)`` (batch-first or unbatched like the input): the
-            last layer's ``h_t``, forward and reverse halves concatenated; ``h_n`` and
-            ``c_n (L·dirs, B, H)``: the final state of each layer and direction (the
+            ``output (T, B, dirs·R)`` (batch-first or unbatched like the input): the
+            last layer's ``h_t``, forward and reverse halves concatenated; ``h_n (L·dirs, B, R)``
+            and ``c_n (L·dirs, B, H)``: the final state of each layer and direction (the
             reverse direction's after reading ``x_0``), index ``layer·dirs + direction``.
         """
         out, (h_n, c_n) = super().forward(input, hx)
@@ -462,8 +587,9 @@ class LSTM(_RNNBase):
 
     @classmethod
     def from_torch(cls, torch_module: Any) -> LSTM:
-        """Copy a ``torch.nn.LSTM`` (configuration, dtype, every parameter; no proj_size)."""
-        layer: LSTM = cls._from_torch(torch_module)
+        """Copy a ``torch.nn.LSTM`` (configuration with ``dropout`` and ``proj_size``, the
+        training mode, dtype, every parameter)."""
+        layer: LSTM = cls._from_torch(torch_module, proj_size=torch_module.proj_size)
         return layer
 
 
@@ -483,7 +609,8 @@ class GRU(_RNNBase):
     the all-steps projection: ``b_hn`` sits inside the reset gate.
 
     ``gru(input, h0=None) -> (output, h_n)``; shapes as in
-    [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward].
+    [`LSTM.forward`][tinygrad_rnn.nn.LSTM.forward]; ``dropout`` and ``rng`` as in
+    [`RNN`][tinygrad_rnn.nn.RNN].
     """
 
     _gates = 3
@@ -496,12 +623,21 @@ class GRU(_RNNBase):
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
         dtype: npt.DTypeLike = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, rng
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+            rng,
         )
 
     def _projection_bias(self, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
