@@ -23,9 +23,12 @@ Contents: [`Module`][tinygrad_rnn.nn.Module], [`Parameter`][tinygrad_rnn.nn.Para
 [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM], [`GRU`][tinygrad_rnn.nn.GRU] and
 [`unroll`][tinygrad_rnn.nn.unroll]; losses; converters to the documents' and PyTorch's layouts
 ([`.convert`][tinygrad_rnn.nn.convert]); gradient diagnostics
-([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]).
+([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]);
+batches of sequences of different lengths ([`.utils.rnn`][tinygrad_rnn.nn.utils.rnn], as in
+``torch.nn.utils.rnn``).
 """
 
+from tinygrad_rnn.nn import utils as utils  # nn.utils.rnn, as torch.nn.utils.rnn
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from tinygrad_rnn.nn.convert import (
     cell_from_layer,

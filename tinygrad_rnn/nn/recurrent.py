@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn import ops
+from tinygrad_rnn.nn._packed import forward_packed
 from tinygrad_rnn.nn.cells import (
     NONLINEARITIES,
     LSTMState,
@@ -50,6 +51,7 @@ from tinygrad_rnn.nn.module import (
     _torch_state,
     _uniform,
 )
+from tinygrad_rnn.nn.utils.rnn import PackedSequence
 from tinygrad_rnn.scope import is_recording_scopes, scope
 from tinygrad_rnn.tensor import Tensor
 
@@ -299,12 +301,14 @@ class _RNNBase(Module):
                 gi._release_values()
         return hs, state
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
         """Run the whole stack over a sequence.
 
         Args:
             input: ``(T, B, D)``, or ``(B, T, D)`` with ``batch_first``, or an
-                unbatched ``(T, D)``.
+                unbatched ``(T, D)``; or a
+                [`PackedSequence`][tinygrad_rnn.nn.utils.rnn.PackedSequence] of sequences of
+                different lengths (its ``data`` is ``(ΣL_b, D)``; ``batch_first`` plays no part).
             hx: initial state, None for zeros: ``h0 (L·dirs, B, H)`` (unbatched
                 ``(L·dirs, H)``; never batch-first); [`LSTM`][tinygrad_rnn.nn.LSTM] takes
                 ``(h0, c0)``.
@@ -314,8 +318,13 @@ class _RNNBase(Module):
             ``output (T, B, dirs·H)`` (batch-first or unbatched like the input),
             the last layer's ``h_t``, forward and reverse halves concatenated; and
             ``h_n (L·dirs, B, H)`` the final state of each layer and direction
-            (for the reverse direction: its state after reading ``x_0``).
+            (for the reverse direction: its state after reading ``x_0``). For a packed
+            input, ``output`` is a PackedSequence of the same lengths (zero at the padding
+            once padded back) and ``h_n`` holds each sequence's state at its own last step
+            (the reverse direction starts there), in the batch's original order.
         """
+        if isinstance(input, PackedSequence):  # variable lengths: a masked loop (_packed.py)
+            return forward_packed(self, input, hx)
         x, unbatched = self._input(input)
         batch = x.shape[1]
         states = self._initial_states(hx, batch, unbatched)
