@@ -185,11 +185,30 @@ def test_an_optimizer_step_inside_is_refused_and_says_where_it_belongs() -> None
         step(np.ones(3))
 
 
+def _hooked(t: Tensor) -> Tensor:
+    t.register_hook(lambda g: g * 2)
+    return t
+
+
+def _retained(t: Tensor) -> Tensor:
+    t.retain_grad()
+    return t
+
+
+def test_a_hook_on_a_parameter_is_refused() -> None:
+    w = Tensor(np.ones(3), requires_grad=True)
+    w.register_hook(lambda g: g)
+    with pytest.raises(RuntimeError, match="has a hook or retains its gradient"):
+        tg.jit(lambda x: (w * x).sum().backward())(np.ones(3))
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         (lambda w, x: (w * x).sum().backward(create_graph=True), "create_graph=True cannot be"),
         (lambda w, x: tg.grad((w * x).sum(), [w]), "grad: not available inside"),
+        (lambda w, x: _hooked(w * x).sum().backward(), "has a hook or retains its gradient"),
+        (lambda w, x: _retained(w * x).sum().backward(), "has a hook or retains its gradient"),
     ],
 )
 def test_what_cannot_be_replayed_is_refused(body: Any, message: str) -> None:

@@ -478,6 +478,15 @@ class _Tracer:
             g0 = self._tensor_slot(grad)
         else:
             g0 = self._const_slot(np.asarray(grad, dtype=root.dtype))
+        hooked = [r[3] for r in self.records if r[3]._hooks is not None]
+        hooked += [t for t, _ in self.leaf_data if t._hooks is not None]
+        hooked += [t for t in self.keep if t._hooks is not None and t._node is None]
+        if hooked:
+            raise RuntimeError(
+                "jit: a tensor of this function has a hook or retains its gradient "
+                f"(shape {hooked[0].shape}); hooks are Python code a replay would not run: "
+                "call the function without jit to look at gradients, or remove the hook"
+            )
         pending: dict[int, list[int]] = {root_slot: [g0]}
         factors: dict[int, list[int]] = {}
         buffers: dict[int, int] = {}
