@@ -1,125 +1,34 @@
-"""Optimizers and gradient clipping with PyTorch's API, computed with numpy.
-
-An optimizer takes an iterable of parameters (leaf Tensors with
-``requires_grad=True``, such as ``nn.Parameter``), and each
-[`Optimizer.step`][tinygrad_rnn.optim.Optimizer.step] moves every parameter that has a gradient;
-parameters whose ``grad`` is None are skipped. A typical loop::
-
-    opt = Adam(model.parameters(), lr=1e-3)
-    for batch in data:
-        opt.zero_grad()
-        loss = model(batch)
-        loss.backward()
-        clip_grad_norm_(model.parameters(), max_norm=5.0)
-        opt.step()
-
-Safe by design
---------------
-Nothing here writes into an array that a recorded graph may hold:
-
-* ``step()`` gives each parameter a *new* array, ``p.data = p.data - lr * update``,
-  never ``p.data -= ...``. A graph built before the step saved the old array, so
-  a ``backward`` run after the step still uses the values the forward saw.
-* ``step()`` reads ``p.grad`` and never writes into it.
-* [`clip_grad_norm_`][tinygrad_rnn.optim.clip_grad_norm_] and
-  [`clip_grad_value_`][tinygrad_rnn.optim.clip_grad_value_] replace ``p.grad`` with a new Tensor
-  wrapping a new array; the old gradient array (which the caller may still hold, or the engine may
-  have given to several leaves at once) is left as it was.
-
-The only arrays updated in place are the optimizer's own state (momentum
-buffers, moment estimates, accumulators). They are never handed out:
-[`Optimizer.state_dict`][tinygrad_rnn.optim.Optimizer.state_dict] returns copies and
-[`Optimizer.load_state_dict`][tinygrad_rnn.optim.Optimizer.load_state_dict] copies what it is given.
-
-dtypes
-------
-A float32 parameter stays float32: hyperparameters are stored as Python floats
-(a numpy float64 ``lr`` would upcast a float32 array under numpy 2), state arrays
-have the parameter's dtype, a gradient of another dtype is cast to the
-parameter's, and bias corrections are Python floats.
-
-Checkpoints
------------
-[`Optimizer.state_dict`][tinygrad_rnn.optim.Optimizer.state_dict] is a flat
-``dict[str, np.ndarray]`` that ``np.savez`` can store and ``np.load(..., allow_pickle=False)`` can
-read back: ``"step"`` (calls of ``step()`` so far), one entry per hyperparameter (``"lr"``,
-``"eps"``, ... as 0-d arrays; ``"betas"`` has shape (2,)), and
-``"state.<i>.<name>"`` for the state of ``params[i]`` (e.g. ``"state.0.m"``).
+"""The optimizers: [`Optimizer`][tinygrad_rnn.optim.Optimizer] (the base class, with PyTorch's
+parameter groups) and [`SGD`][tinygrad_rnn.optim.SGD], [`Adagrad`][tinygrad_rnn.optim.Adagrad],
+[`RMSProp`][tinygrad_rnn.optim.RMSProp], [`Adam`][tinygrad_rnn.optim.Adam],
+[`AdamW`][tinygrad_rnn.optim.AdamW]. The package page, [`tinygrad_rnn.optim`][tinygrad_rnn.optim],
+describes what they share (safety, dtypes, groups, the state-dict format).
 """
 
 from __future__ import annotations
 
-import math
 import numbers
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from tinygrad_rnn.optim._validation import _betas, _flag, _non_negative, _unit_interval
 from tinygrad_rnn.tensor import Tensor
 
 State = dict[str, np.ndarray]
+ParamGroup = dict[str, Any]
 
-__all__ = [
-    "SGD",
-    "Adagrad",
-    "Adam",
-    "Optimizer",
-    "RMSProp",
-    "clip_grad_norm_",
-    "clip_grad_value_",
-]
-
-
-# ------------------------------------------------------------ validation
-def _real(where: str, name: str, value: Any) -> float:
-    """``value`` as a Python float; TypeError for bools and non-numbers."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{where}: {name} must be a real number, got {value!r} ({type(value).__name__})"
-        )
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(f"{where}: {name} must be a finite number, got {value!r:.60}") from None
-
-
-def _non_negative(where: str, name: str, value: Any) -> float:
-    """A finite number >= 0, as a Python float."""
-    x = _real(where, name, value)
-    if not (x >= 0.0 and math.isfinite(x)):
-        raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
-    return x
-
-
-def _unit_interval(where: str, name: str, value: Any) -> float:
-    """A number in [0, 1), as a Python float."""
-    x = _real(where, name, value)
-    if not 0.0 <= x < 1.0:
-        raise ValueError(f"{where}: {name} must be in [0, 1), got {value!r}")
-    return x
-
-
-def _betas(where: str, name: str, value: Any) -> tuple[float, float]:
-    """A pair of numbers in [0, 1)."""
-    try:
-        b1, b2 = value
-    except (TypeError, ValueError):
-        raise TypeError(f"{where}: {name} must be a pair (beta1, beta2), got {value!r}") from None
-    return (_unit_interval(where, f"{name}[0]", b1), _unit_interval(where, f"{name}[1]", b2))
-
-
-def _flag(where: str, name: str, value: Any) -> bool:
-    """A bool (Python or numpy)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be a bool, got {value!r} ({type(value).__name__})")
-    return bool(value)
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSProp"]
 
 
 # How each known hyperparameter is checked and normalised. Names not listed here
-# (hyperparameters of a user's own subclass) are stored as given.
+# (hyperparameters of a user's own subclass) are stored as given. ``initial_lr`` is the
+# entry a learning-rate scheduler adds to every group (PyTorch's name).
 _HPARAM_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
     "lr": _non_negative,
+    "initial_lr": _non_negative,
     "momentum": _non_negative,
     "weight_decay": _non_negative,
     "eps": _non_negative,
@@ -127,6 +36,9 @@ _HPARAM_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
     "betas": _betas,
     "nesterov": _flag,
 }
+# Group entries that are not hyperparameters of the optimizer but may be in any group.
+_EXTRA_GROUP_KEYS = ("initial_lr",)
+_GROUP_PARAMS_KEY = re.compile(r"param_groups\.(\d+)\.params")
 
 
 def _check_hparams(where: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,48 +50,86 @@ def _check_hparams(where: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _collect_params(params: Iterable[Tensor], where: str) -> list[Tensor]:
-    """The parameters as a list, each a distinct leaf Tensor that requires grad."""
+def _hparams_of(group: Mapping[str, Any]) -> dict[str, Any]:
+    """A group's entries without its ``"params"``."""
+    return {name: value for name, value in group.items() if name != "params"}
+
+
+def _collect_params(params: Any, where: str, label: str) -> list[Tensor]:
+    """The parameters as a list, each a distinct leaf Tensor that requires grad.
+
+    ``label`` names the collection in messages: ``"params"`` or
+    ``"param_groups[1]['params']"``.
+    """
     if isinstance(params, Tensor):
         raise TypeError(
-            f"{where}: params must be an iterable of Tensors, got a single Tensor; "
+            f"{where}: {label} must be an iterable of Tensors, got a single Tensor; "
             "pass [tensor] instead"
         )
     if isinstance(params, Mapping):
         raise TypeError(
-            f"{where}: params must be an iterable of Tensors, got a {type(params).__name__}; "
-            "pass its .values()"
+            f"{where}: {label} must be an iterable of Tensors, got a {type(params).__name__}; "
+            "pass its .values() (or a list of param group dicts {'params': ..., 'lr': ...})"
+        )
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{where}: {label} must be an ordered collection such as a list, got a "
+            f"{type(params).__name__}: its order changes from run to run, and a state dict "
+            "refers to parameters by position"
         )
     if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
         raise TypeError(
-            f"{where}: params must be an iterable of Tensors, got {type(params).__name__}"
+            f"{where}: {label} must be an iterable of Tensors, got {type(params).__name__}"
         )
     out: list[Tensor] = []
     seen: dict[int, int] = {}
     for k, p in enumerate(params):
         if not isinstance(p, Tensor):
-            raise TypeError(f"{where}: params[{k}] is a {type(p).__name__}, expected a Tensor")
+            raise TypeError(f"{where}: {label}[{k}] is a {type(p).__name__}, expected a Tensor")
         if not p.requires_grad:
             raise ValueError(
-                f"{where}: params[{k}] (shape {p.shape}) does not require grad; "
+                f"{where}: {label}[{k}] (shape {p.shape}) does not require grad; "
                 "create it with requires_grad=True"
             )
         if not p.is_leaf:
             raise ValueError(
-                f"{where}: params[{k}] (shape {p.shape}) was made by op '{p.op}', not a leaf; "
+                f"{where}: {label}[{k}] (shape {p.shape}) was made by op '{p.op}', not a leaf; "
                 "backward only fills .grad of leaves"
             )
         first = seen.get(id(p))
         if first is not None:
             raise ValueError(
-                f"{where}: params[{k}] is the same tensor as params[{first}]; "
+                f"{where}: {label}[{k}] is the same tensor as {label}[{first}]; "
                 "each parameter may appear only once"
             )
         seen[id(p)] = k
         out.append(p)
-    if not out:
-        raise ValueError(f"{where}: params is empty; pass at least one Tensor")
     return out
+
+
+def _split_groups(params: Any, where: str) -> tuple[list[Mapping[str, Any]], bool]:
+    """``params`` as raw group mappings, and whether it was a plain iterable of Tensors.
+
+    A plain iterable becomes one group ``{"params": [...]}``; an iterable of dicts is
+    taken as PyTorch's list of param groups. Nothing the caller passed is modified.
+    """
+    if isinstance(params, (Tensor, Mapping, set, frozenset, str, bytes)) or not isinstance(
+        params, Iterable
+    ):
+        _collect_params(params, where, "params")  # raises the message for that kind
+    items = list(params)
+    if not items:
+        raise ValueError(f"{where}: params is empty; pass at least one Tensor")
+    dicts = [k for k, item in enumerate(items) if isinstance(item, Mapping)]
+    if not dicts:
+        return [{"params": items}], True
+    for k, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                f"{where}: params[{k}] is a {type(item).__name__} but params[{dicts[0]}] is a "
+                "param group dict; pass either Tensors or param group dicts, not both"
+            )
+    return items, False
 
 
 def _grad_array(p: Tensor, k: int, where: str) -> np.ndarray:
@@ -213,48 +163,86 @@ def _from_array(current: Any, value: np.ndarray) -> Any:
     return value.item() if value.ndim == 0 else value.tolist()
 
 
+def _list_keys(keys: list[str], shapes: Mapping[str, np.ndarray] | None = None) -> str:
+    """At most five keys for a message (with their shapes when known), then a count."""
+    shown = ", ".join(
+        f"{key!r} (shape {shapes[key].shape})" if shapes is not None else repr(key)
+        for key in keys[:5]
+    )
+    return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
 # ------------------------------------------------------------ optimizers
 class Optimizer:
-    """Base class: holds the parameters, hyperparameters and per-parameter state.
+    """Base class: holds the parameter groups, the hyperparameters and per-parameter state.
 
-    Subclasses give ``_init_state(p)`` (the state of one parameter, arrays of its
-    shape and dtype) and ``_update(p, g, state, hparams)`` (the new parameter
-    array). ``step()`` calls ``_update`` for every parameter with a gradient and
-    assigns the result to ``p.data``: parameters are replaced, never written into.
+    ``params`` is either an iterable of Tensors (one group, with the constructor's
+    hyperparameters) or, as in PyTorch, an iterable of dicts, each with a ``"params"``
+    entry and any hyperparameters of its own; the constructor's keyword arguments are
+    the defaults for what a group leaves out::
+
+        opt = SGD([{"params": encoder.parameters(), "lr": 0.1},
+                   {"params": head.parameters()}], lr=0.01, momentum=0.9)
+        opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]   # 0.1, 0.01
+
+    Subclasses give ``_init_state(p, group)`` (the state of one parameter, arrays of its
+    shape and dtype) and ``_update(p, g, state, hparams)`` (the new parameter array).
+    ``step()`` calls ``_update`` for every parameter with a gradient, with its group's
+    hyperparameters, and assigns the result to ``p.data``: parameters are replaced, never
+    written into.
 
     Args:
-        params: an iterable of distinct leaf Tensors that require grad.
+        params: an iterable of distinct leaf Tensors that require grad, or an iterable of
+            param group dicts ``{"params": tensors, "lr": ..., ...}``.
         **defaults: the hyperparameters, validated by name (``lr``, ``eps``, ...
             must be finite and >= 0; ``alpha`` and each of ``betas`` in [0, 1)).
 
     Attributes:
-        params: the list of parameters, in the order given.
-        defaults: the hyperparameters (Python floats, bools and tuples);
-            changing ``defaults["lr"]`` between steps changes the learning rate.
-        state: one dict of numpy arrays per parameter.
+        param_groups: one dict per group, as in PyTorch: ``"params"`` (the list of its
+            Tensors) and every hyperparameter. Changing ``param_groups[i]["lr"]`` between
+            steps changes that group's learning rate (this is what the schedulers of
+            [`lr_scheduler`][tinygrad_rnn.optim.lr_scheduler] do); values are checked at
+            every step.
+        defaults: the constructor's hyperparameters; they fill in what a group added
+            later by [`add_param_group`][tinygrad_rnn.optim.Optimizer.add_param_group]
+            leaves out (changing them does not change existing groups).
+        state: one dict of numpy arrays per parameter, in the order of
+            [`params`][tinygrad_rnn.optim.Optimizer.params].
         step_count: how many times ``step()`` has been called.
 
     Raises:
-        TypeError: ``params`` is a single Tensor, or holds something that is not
-            a Tensor; a hyperparameter has the wrong type.
-        ValueError: ``params`` is empty, holds a tensor twice, a tensor that
-            does not require grad or is not a leaf; a hyperparameter is out of range.
+        TypeError: ``params`` is a single Tensor, a dict or a set, holds something that is
+            not a Tensor, or mixes Tensors and group dicts; a hyperparameter has the
+            wrong type.
+        ValueError: ``params`` is empty, holds a tensor twice (also across groups), a
+            tensor that does not require grad or is not a leaf; a group has no
+            ``"params"``, no parameters or a key that is not a hyperparameter of this
+            optimizer; a hyperparameter is out of range.
     """
 
-    def __init__(self, params: Iterable[Tensor], **defaults: Any) -> None:
+    def __init__(self, params: Iterable[Any], **defaults: Any) -> None:
         where = type(self).__name__
         self.defaults: dict[str, Any] = _check_hparams(where, defaults)
-        self._check_defaults(self.defaults)
-        self.params: list[Tensor] = _collect_params(params, where)
-        self.state: list[State] = [self._init_state(p) for p in self.params]
+        self._check_combination(where, self.defaults)
+        raw_groups, plain = _split_groups(params, where)
+        groups: list[ParamGroup] = []
+        owner: dict[int, str] = {}
+        for g, raw in enumerate(raw_groups):
+            group = self._make_group(raw, g, where, owner, plain)
+            owner.update((id(p), f"param_groups[{g}]['params']") for p in group["params"])
+            groups.append(group)
+        self.param_groups: list[ParamGroup] = []
+        self.state: list[State] = []
         self.step_count: int = 0
+        for group in groups:
+            self._append_group(group)
 
     # ----------------------------------------------------------- hooks
-    def _check_defaults(self, hparams: dict[str, Any]) -> None:
-        """Checks that involve several hyperparameters (raise ValueError)."""
+    def _check_combination(self, where: str, hparams: dict[str, Any]) -> None:
+        """Checks that involve several hyperparameters of one group (raise ValueError)."""
 
-    def _init_state(self, p: Tensor) -> State:
-        """The optimizer state of one parameter (no state by default)."""
+    def _init_state(self, p: Tensor, group: ParamGroup) -> State:
+        """The optimizer state of parameter ``p`` of ``group`` (no state by default)."""
         return {}
 
     def _update(
@@ -263,15 +251,105 @@ class Optimizer:
         """The new value of a parameter ``p`` with gradient ``g`` (a new array)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _update")
 
+    # ----------------------------------------------------------- groups
+    def _make_group(
+        self, raw: Any, g: int, where: str, owner: Mapping[int, str], plain: bool
+    ) -> ParamGroup:
+        """A checked group dict: its own Tensors list, then every hyperparameter."""
+        if not isinstance(raw, Mapping):
+            raise TypeError(
+                f"{where}: a param group must be a dict with a 'params' entry, "
+                f"got {type(raw).__name__}"
+            )
+        if "params" not in raw:
+            keys = ", ".join(repr(k) for k in raw) or "none"
+            raise ValueError(
+                f"{where}: param_groups[{g}] has no 'params' entry (its keys: {keys}); "
+                "a group is a dict {'params': tensors, 'lr': ..., ...}"
+            )
+        label = "params" if plain else f"param_groups[{g}]['params']"
+        value = raw["params"]
+        # A group may name a single Tensor, as in PyTorch.
+        params = _collect_params([value] if isinstance(value, Tensor) else value, where, label)
+        if not params:
+            raise ValueError(f"{where}: {label} is empty; a group needs at least one Tensor")
+        for k, p in enumerate(params):
+            if id(p) in owner:
+                raise ValueError(
+                    f"{where}: {label}[{k}] is already in {owner[id(p)]}; "
+                    "a parameter may be in only one group"
+                )
+        own = _hparams_of(raw)
+        unknown = [k for k in own if k not in self.defaults and k not in _EXTRA_GROUP_KEYS]
+        if unknown:
+            raise ValueError(
+                f"{where}: param_groups[{g}] has key(s) {', '.join(repr(k) for k in unknown)} "
+                f"that are not hyperparameters of {type(self).__name__}; its hyperparameters "
+                f"are {', '.join(self.defaults)}"
+            )
+        group_where = where if plain else f"{where}: param_groups[{g}]"
+        hparams = _check_hparams(group_where, {**self.defaults, **own})
+        self._check_combination(group_where, hparams)
+        return {"params": params, **hparams}
+
+    def _append_group(self, group: ParamGroup) -> None:
+        self.param_groups.append(group)
+        self.state.extend(self._init_state(p, group) for p in group["params"])
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group of parameters (PyTorch's method), e.g. layers unfrozen later.
+
+        What ``param_group`` leaves out is taken from
+        [`defaults`][tinygrad_rnn.optim.Optimizer]. The new parameters get fresh state.
+
+        Args:
+            param_group: a dict ``{"params": tensors, "lr": ..., ...}``; it is not modified.
+
+        Raises:
+            TypeError: ``param_group`` is not a dict, or its ``"params"`` are not Tensors.
+            ValueError: no ``"params"``, no parameters, a parameter already in a group,
+                a key that is not a hyperparameter, a hyperparameter out of range.
+        """
+        where = f"{type(self).__name__}.add_param_group"
+        owner = {
+            id(p): f"param_groups[{g}]['params']"
+            for g, group in enumerate(self.param_groups)
+            for p in group["params"]
+        }
+        group = self._make_group(param_group, len(self.param_groups), where, owner, False)
+        self._append_group(group)
+
     # ---------------------------------------------------------- public
     @property
+    def params(self) -> list[Tensor]:
+        """All parameters, group after group (a new list; the state is in this order)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    @property
     def lr(self) -> float:
-        """The learning rate ``defaults["lr"]``; assigning validates the new value."""
-        return float(self.defaults["lr"])
+        """The learning rate, when every group has the same one.
+
+        Assigning sets the learning rate of every group and of
+        [`defaults`][tinygrad_rnn.optim.Optimizer] (validated first).
+
+        Raises:
+            ValueError: reading it while the groups have different learning rates
+                (read ``param_groups[i]["lr"]`` instead).
+        """
+        lrs = [group["lr"] for group in self.param_groups]
+        if any(lr != lrs[0] for lr in lrs):
+            raise ValueError(
+                f"{type(self).__name__}.lr: the param groups have different learning rates "
+                f"{lrs}; read param_groups[i]['lr'] instead"
+            )
+        return float(lrs[0])
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self.defaults["lr"] = _non_negative(type(self).__name__, "lr", value)
+        lr = _non_negative(type(self).__name__, "lr", value)
+        self.defaults["lr"] = lr
+        for group in self.param_groups:
+            group["lr"] = lr
 
     def zero_grad(self) -> None:
         """Set ``p.grad = None`` for every parameter (the next backward starts afresh)."""
@@ -281,32 +359,44 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient: ``p.data = _update(p.data, g)``.
 
-        Parameters with ``grad is None`` are skipped. All gradients are checked
-        (shape equal to the parameter's) before any parameter changes, so a
-        failing step leaves everything as it was.
+        Each parameter is updated with its group's hyperparameters as they are now.
+        Parameters with ``grad is None`` are skipped. All gradients and all groups'
+        hyperparameters are checked (gradient shapes equal to the parameters') before
+        any parameter changes, so a failing step leaves everything as it was.
         """
         where = f"{type(self).__name__}.step"
-        pending = [
-            (k, p, _grad_array(p, k, where))
-            for k, p in enumerate(self.params)
-            if p.grad is not None
-        ]
-        hparams = self.defaults
-        for k, p, g in pending:
-            p.data = self._update(p.data, g, self.state[k], hparams)
+        pending: list[tuple[int, Tensor, np.ndarray, dict[str, Any]]] = []
+        k = 0
+        for g, group in enumerate(self.param_groups):
+            # Checked (and made Python floats) every step: a user or a scheduler may have
+            # changed the group; a numpy float64 lr would upcast a float32 parameter.
+            group_where = f"{where}: param_groups[{g}]"
+            hparams = _check_hparams(group_where, _hparams_of(group))
+            self._check_combination(group_where, hparams)
+            for p in group["params"]:
+                if p.grad is not None:
+                    pending.append((k, p, _grad_array(p, k, where), hparams))
+                k += 1
+        for k, p, grad, hparams in pending:
+            p.data = self._update(p.data, grad, self.state[k], hparams)
         self.step_count += 1
 
     def _flat(self) -> dict[str, np.ndarray]:
         """The state dict without copies of the state arrays."""
         out: dict[str, np.ndarray] = {"step": np.asarray(self.step_count, dtype=np.int64)}
-        for name, value in self.defaults.items():
-            arr = np.asarray(value)
-            if arr.dtype == object:
-                raise TypeError(
-                    f"{type(self).__name__}.state_dict: hyperparameter {name!r} = {value!r} "
-                    "cannot be stored as a numpy array"
-                )
-            out[name] = arr
+        first = 0
+        for g, group in enumerate(self.param_groups):
+            n = len(group["params"])
+            out[f"param_groups.{g}.params"] = np.arange(first, first + n, dtype=np.int64)
+            first += n
+            for name, value in _hparams_of(group).items():
+                arr = np.asarray(value)
+                if arr.dtype == object:
+                    raise TypeError(
+                        f"{type(self).__name__}.state_dict: hyperparameter {name!r} = "
+                        f"{value!r} of param_groups[{g}] cannot be stored as a numpy array"
+                    )
+                out[f"param_groups.{g}.{name}"] = arr
         for k, st in enumerate(self.state):
             for name, arr in st.items():
                 out[f"state.{k}.{name}"] = arr
@@ -315,24 +405,49 @@ class Optimizer:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume: a flat dict of numpy arrays (copies).
 
-        Keys: ``"step"``; each hyperparameter (``"lr"``, ...) as a 0-d array
-        (``"betas"`` has shape (2,)); ``"state.<i>.<name>"`` for ``params[i]``.
+        Keys: ``"step"``; for each group ``g``, ``"param_groups.<g>.params"`` (the
+        positions of its parameters in [`params`][tinygrad_rnn.optim.Optimizer.params],
+        an int64 array) and ``"param_groups.<g>.<name>"`` for each hyperparameter (0-d
+        arrays; ``betas`` has shape (2,)); ``"state.<i>.<name>"`` for ``params[i]``.
         ``np.savez(path, **opt.state_dict())`` stores it without pickle.
         """
         return {key: np.array(arr, copy=True) for key, arr in self._flat().items()}
 
+    def _upgrade(self, state_dict: Mapping[Any, Any], where: str) -> Mapping[Any, Any]:
+        """The earlier flat format (hyperparameters at the top level, one group) in today's."""
+        if any(isinstance(key, str) and key.startswith("param_groups.") for key in state_dict):
+            return state_dict
+        if len(self.param_groups) != 1:
+            raise ValueError(
+                f"{where}: the state dict has no 'param_groups.*' entries (the format of "
+                "earlier versions, with one group), but this optimizer has "
+                f"{len(self.param_groups)} param groups"
+            )
+        names = _hparams_of(self.param_groups[0])
+        out: dict[Any, Any] = {
+            (f"param_groups.0.{key}" if key in names else key): value
+            for key, value in state_dict.items()
+        }
+        out["param_groups.0.params"] = np.arange(len(self.param_groups[0]["params"]))
+        return out
+
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore step count, hyperparameters and state from
+        """Restore step count, every group's hyperparameters and the state from
         [`state_dict`][tinygrad_rnn.optim.Optimizer.state_dict]'s output.
 
         Accepts any mapping of the same keys to arrays (e.g. the ``NpzFile``
-        from ``np.load``). Arrays are copied (and cast to this optimizer's
-        dtypes); hyperparameters are replaced, like PyTorch's ``param_groups``.
-        Nothing changes unless every check passes.
+        from ``np.load``), and the flat format of earlier versions (hyperparameters
+        as top-level keys) for an optimizer with one group. The groups must hold as
+        many parameters as the saved ones, in the same order (as in PyTorch). Arrays are
+        copied (and cast to this optimizer's dtypes); the groups' hyperparameters are
+        replaced, ``initial_lr`` (a scheduler's entry) included when saved. Nothing
+        changes unless every check passes.
 
         Raises:
-            ValueError: a key is missing or unexpected, an array has the wrong
-                shape or a dtype of another kind, or a hyperparameter is invalid.
+            TypeError: ``state_dict`` is not a mapping.
+            ValueError: a key is missing or unexpected, the number or sizes of the
+                groups differ, an array has the wrong shape or a dtype of another kind,
+                or a hyperparameter is invalid.
         """
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
@@ -340,23 +455,36 @@ class Optimizer:
                 f"{where}: expected a mapping of names to arrays (a dict), "
                 f"got {type(state_dict).__name__}"
             )
-        current = self._flat()
-        missing = [key for key in current if key not in state_dict]
-        if missing:
-            listed = ", ".join(f"{key!r} (shape {current[key].shape})" for key in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise ValueError(f"{where}: missing key(s) {listed}{more}")
-        unexpected = [key for key in state_dict if key not in current]
-        if unexpected:
-            listed = ", ".join(repr(key) for key in unexpected[:5])
-            more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+        given = self._upgrade(state_dict, where)
+        saved_groups = sum(
+            1 for key in given if isinstance(key, str) and _GROUP_PARAMS_KEY.fullmatch(key)
+        )
+        if saved_groups != len(self.param_groups):
             raise ValueError(
-                f"{where}: unexpected key(s) {listed}{more} (this optimizer has "
-                f"{len(self.params)} parameters)"
+                f"{where}: the state dict has {saved_groups} param group(s) but this optimizer "
+                f"has {len(self.param_groups)}"
+            )
+        current = self._flat()
+        optional = {
+            f"param_groups.{g}.{name}": np.asarray(0.0)
+            for g in range(len(self.param_groups))
+            for name in _EXTRA_GROUP_KEYS
+            if f"param_groups.{g}.{name}" not in current
+        }
+        missing = [key for key in current if key not in given]
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {_list_keys(missing, current)}")
+        unexpected = [key for key in given if key not in current and key not in optional]
+        if unexpected:
+            raise ValueError(
+                f"{where}: unexpected key(s) {_list_keys(unexpected)} (this optimizer has "
+                f"{len(self.params)} parameters in {len(self.param_groups)} group(s))"
             )
         loaded: dict[str, np.ndarray] = {}
-        for key, cur in current.items():
-            arr = np.asarray(state_dict[key])
+        for key, cur in [*current.items(), *optional.items()]:
+            if key not in given:
+                continue
+            arr = np.asarray(given[key])
             if arr.shape != cur.shape:
                 raise ValueError(
                     f"{where}: {key!r} has shape {arr.shape} but this optimizer expects "
@@ -368,23 +496,47 @@ class Optimizer:
                     f"this optimizer's {cur.dtype}"
                 )
             loaded[key] = np.array(arr, dtype=cur.dtype, copy=True)
+        for g in range(len(self.param_groups)):
+            key = f"param_groups.{g}.params"
+            if not np.array_equal(loaded[key], current[key]):
+                raise ValueError(
+                    f"{where}: {key!r} is {loaded[key].tolist()} but this optimizer's group {g} "
+                    f"holds parameters {current[key].tolist()}"
+                )
         step_count = int(loaded["step"])
         if step_count < 0:
             raise ValueError(f"{where}: 'step' must be >= 0, got {step_count}")
-        hparams = _check_hparams(
-            where, {name: _from_array(value, loaded[name]) for name, value in self.defaults.items()}
-        )
-        self._check_defaults(hparams)
-        # Every check passed: commit.
+        new_hparams: list[dict[str, Any]] = []
+        for g, group in enumerate(self.param_groups):
+            prefix = f"param_groups.{g}."
+            names = [key[len(prefix) :] for key in loaded if key.startswith(prefix)]
+            values = {
+                name: _from_array(group.get(name, 0.0), loaded[prefix + name])
+                for name in names
+                if name != "params"
+            }
+            group_where = f"{where}: param_groups[{g}]"
+            hparams = _check_hparams(group_where, values)
+            self._check_combination(group_where, hparams)
+            new_hparams.append(hparams)
+        # Every check passed: commit (the group dicts are updated, not replaced).
         self.step_count = step_count
-        self.defaults = hparams
+        for group, hparams in zip(self.param_groups, new_hparams):
+            group.update(hparams)
         for k, st in enumerate(self.state):
             for name in st:
                 st[name] = loaded[f"state.{k}.{name}"]
 
     def __repr__(self) -> str:
-        hp = ", ".join(f"{name}={value!r}" for name, value in self.defaults.items())
-        return f"{type(self).__name__}({hp}; {len(self.params)} params)"
+        groups = self.param_groups
+        if len(groups) == 1:
+            hp = ", ".join(f"{name}={value!r}" for name, value in _hparams_of(groups[0]).items())
+            return f"{type(self).__name__}({hp}; {len(groups[0]['params'])} params)"
+        parts = "; ".join(
+            f"group {g}: {len(group['params'])} params, lr={group['lr']!r}"
+            for g, group in enumerate(groups)
+        )
+        return f"{type(self).__name__}({parts})"
 
 
 class SGD(Optimizer):
@@ -400,18 +552,19 @@ class SGD(Optimizer):
     With ``momentum=0`` this is exactly ``p = p - lr * g``.
 
     Args:
-        params: the parameters to update.
+        params: the parameters to update, or param group dicts (see
+            [`Optimizer`][tinygrad_rnn.optim.Optimizer]).
         lr: the learning rate, >= 0.
         momentum: the momentum factor μ, >= 0.
         weight_decay: L2 penalty added to the gradient, >= 0.
         nesterov: use Nesterov momentum (requires ``momentum > 0``).
 
-    State per parameter: ``momentum_buffer`` (only when ``momentum > 0``).
+    State per parameter: ``momentum_buffer`` (only when its group has ``momentum > 0``).
     """
 
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Any],
         lr: float,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -421,15 +574,15 @@ class SGD(Optimizer):
             params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov
         )
 
-    def _check_defaults(self, hparams: dict[str, Any]) -> None:
+    def _check_combination(self, where: str, hparams: dict[str, Any]) -> None:
         if hparams["nesterov"] and hparams["momentum"] == 0.0:
             raise ValueError(
-                f"{type(self).__name__}: nesterov=True requires momentum > 0, "
+                f"{where}: nesterov=True requires momentum > 0, "
                 f"got momentum={hparams['momentum']!r}"
             )
 
-    def _init_state(self, p: Tensor) -> State:
-        if self.defaults["momentum"] > 0.0:
+    def _init_state(self, p: Tensor, group: ParamGroup) -> State:
+        if group["momentum"] > 0.0:
             return {"momentum_buffer": np.zeros(p.data.shape, dtype=p.data.dtype)}
         return {}
 
@@ -461,17 +614,18 @@ class Adagrad(Optimizer):
     Adagrad uses ``sqrt(mem) + eps`` instead.
 
     Args:
-        params: the parameters to update.
+        params: the parameters to update, or param group dicts (see
+            [`Optimizer`][tinygrad_rnn.optim.Optimizer]).
         lr: the learning rate, >= 0.
         eps: added to the accumulator before the square root, >= 0.
 
     State per parameter: ``mem``, the running sum of squared gradients.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-1, eps: float = 1e-8) -> None:
+    def __init__(self, params: Iterable[Any], lr: float = 1e-1, eps: float = 1e-8) -> None:
         super().__init__(params, lr=lr, eps=eps)
 
-    def _init_state(self, p: Tensor) -> State:
+    def _init_state(self, p: Tensor, group: ParamGroup) -> State:
         return {"mem": np.zeros(p.data.shape, dtype=p.data.dtype)}
 
     def _update(
@@ -491,7 +645,8 @@ class RMSProp(Optimizer):
         p = p - lr * g / (sqrt(v) + eps)
 
     Args:
-        params: the parameters to update.
+        params: the parameters to update, or param group dicts (see
+            [`Optimizer`][tinygrad_rnn.optim.Optimizer]).
         lr: the learning rate, >= 0.
         alpha: smoothing constant of the squared-gradient average, in [0, 1).
         eps: added to the root mean square, >= 0.
@@ -501,14 +656,14 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Any],
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
     ) -> None:
         super().__init__(params, lr=lr, alpha=alpha, eps=eps)
 
-    def _init_state(self, p: Tensor) -> State:
+    def _init_state(self, p: Tensor, group: ParamGroup) -> State:
         return {"square_avg": np.zeros(p.data.shape, dtype=p.data.dtype)}
 
     def _update(
@@ -535,18 +690,23 @@ class Adam(Optimizer):
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
 
     Args:
-        params: the parameters to update.
+        params: the parameters to update, or param group dicts (see
+            [`Optimizer`][tinygrad_rnn.optim.Optimizer]).
         lr: the learning rate, >= 0.
         betas: decay rates (beta1, beta2) of the moment estimates, each in [0, 1).
         eps: added to the root of the second moment, >= 0.
-        weight_decay: L2 penalty added to the gradient, >= 0.
+        weight_decay: L2 penalty added to the gradient, >= 0 (for the decoupled
+            weight decay of AdamW use [`AdamW`][tinygrad_rnn.optim.AdamW]).
 
     State per parameter: ``m``, ``v`` and ``step`` (t, a 0-d int64 array).
     """
 
+    # AdamW sets this: weight decay shrinks the parameter instead of entering the gradient.
+    _decoupled_weight_decay = False
+
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Any],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -554,7 +714,7 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _init_state(self, p: Tensor) -> State:
+    def _init_state(self, p: Tensor, group: ParamGroup) -> State:
         return {
             "m": np.zeros(p.data.shape, dtype=p.data.dtype),
             "v": np.zeros(p.data.shape, dtype=p.data.dtype),
@@ -565,11 +725,11 @@ class Adam(Optimizer):
         self, p: np.ndarray, g: np.ndarray, state: State, hparams: dict[str, Any]
     ) -> np.ndarray:
         beta1, beta2 = hparams["betas"]
-        weight_decay = hparams["weight_decay"]
+        lr, weight_decay = hparams["lr"], hparams["weight_decay"]
         m, v, t_arr = state["m"], state["v"], state["step"]
         t_arr += 1
         t = int(t_arr)
-        if weight_decay != 0.0:
+        if weight_decay != 0.0 and not self._decoupled_weight_decay:
             g = g + weight_decay * p
         m *= beta1
         m += (1.0 - beta1) * g
@@ -578,122 +738,46 @@ class Adam(Optimizer):
         # Python floats: they never upcast a float32 array.
         bias1 = 1.0 - beta1**t
         bias2 = 1.0 - beta2**t
-        return p - hparams["lr"] * (m / bias1) / (np.sqrt(v / bias2) + hparams["eps"])
+        if weight_decay != 0.0 and self._decoupled_weight_decay:
+            p = p * (1.0 - lr * weight_decay)
+        return p - lr * (m / bias1) / (np.sqrt(v / bias2) + hparams["eps"])
 
 
-# ------------------------------------------------------------ clipping
-def _grads(params: Tensor | Iterable[Tensor], where: str) -> list[tuple[Tensor, np.ndarray]]:
-    """``(p, p.grad.data)`` for every distinct Tensor in ``params`` that has a grad."""
-    items = [params] if isinstance(params, Tensor) else params
-    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-        raise TypeError(
-            f"{where}: params must be a Tensor or an iterable of Tensors, "
-            f"got {type(items).__name__}"
-        )
-    out: list[tuple[Tensor, np.ndarray]] = []
-    seen: dict[int, int] = {}
-    for k, p in enumerate(items):
-        if not isinstance(p, Tensor):
-            raise TypeError(f"{where}: params[{k}] is a {type(p).__name__}, expected a Tensor")
-        first = seen.get(id(p))
-        if first is not None:
-            raise ValueError(
-                f"{where}: params[{k}] is the same tensor as params[{first}]; "
-                "its gradient would be counted twice"
-            )
-        seen[id(p)] = k
-        grad = p.grad
-        if grad is None:
-            continue
-        if not isinstance(grad, Tensor):
-            raise TypeError(
-                f"{where}: params[{k}].grad is a {type(grad).__name__}, expected a Tensor or None"
-            )
-        out.append((p, grad.data))
-    return out
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, PyTorch's defaults.
 
+    For each parameter ``p`` with gradient ``g``, at its ``t``-th update::
 
-def _norm64(g: np.ndarray, norm_type: float) -> float:
-    """The ``norm_type``-norm of all elements of ``g``, computed in float64."""
-    if g.size == 0:
-        return 0.0
-    flat = g.ravel().astype(np.float64, copy=False)
-    return float(np.linalg.norm(flat, ord=norm_type))
+        p = p * (1 - lr * weight_decay)       (the decay is not part of g, m or v)
+        m = beta1 * m + (1 - beta1) * g       (m, v start at 0)
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
-
-def clip_grad_norm_(
-    params: Tensor | Iterable[Tensor],
-    max_norm: float,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-) -> float:
-    """Scale all gradients together so that their global norm is at most ``max_norm``.
-
-    ::
-
-        total = ||concat(g.ravel() for every p with a grad)||_norm_type
-        if total > max_norm:  p.grad = g * (max_norm / total)   for every such p
-
-    The norm is computed in float64 (float32 gradients of size ~1e19 would
-    overflow otherwise). Each clipped ``p.grad`` is a *new* Tensor; the old
-    gradient array is not changed. Unlike PyTorch there is no ``1e-6`` in the
-    denominator, so after clipping the norm is ``max_norm`` up to rounding.
-    A non-finite total (inf/nan gradients) gives inf or nan; with an infinite
-    total the gradients are multiplied by 0 (inf entries become nan), as in PyTorch.
+    Unlike Adam's L2 penalty, the decay is not divided by ``sqrt(v_hat)``: every weight
+    shrinks by the same fraction ``lr * weight_decay`` per step, however large its
+    gradients. (PyTorch's ``amsgrad``, ``maximize`` and the implementation flags are
+    not offered, as for [`Adam`][tinygrad_rnn.optim.Adam].)
 
     Args:
-        params: a Tensor or an iterable of Tensors; those with ``grad is None``
-            are ignored.
-        max_norm: the largest allowed norm, >= 0.
-        norm_type: p of the p-norm, > 0 (``float("inf")`` for the max-abs norm).
-        error_if_nonfinite: raise RuntimeError instead if the total is inf or nan.
+        params: the parameters to update, or param group dicts (see
+            [`Optimizer`][tinygrad_rnn.optim.Optimizer]); a common use is a group of
+            biases with ``weight_decay=0``.
+        lr: the learning rate, >= 0.
+        betas: decay rates (beta1, beta2) of the moment estimates, each in [0, 1).
+        eps: added to the root of the second moment, >= 0.
+        weight_decay: the decoupled weight decay λ, >= 0.
 
-    Returns:
-        The total norm *before* clipping, as a Python float (0.0 when no
-        parameter has a gradient).
+    State per parameter: ``m``, ``v`` and ``step`` (t, a 0-d int64 array).
     """
-    where = "clip_grad_norm_"
-    max_norm_f = _real(where, "max_norm", max_norm)
-    if not max_norm_f >= 0.0:
-        raise ValueError(f"{where}: max_norm must be >= 0, got {max_norm!r}")
-    p_norm = _real(where, "norm_type", norm_type)
-    if not p_norm > 0.0:
-        raise ValueError(f"{where}: norm_type must be > 0 (or inf), got {norm_type!r}")
-    pairs = _grads(params, where)
-    if not pairs:
-        return 0.0
-    norms = np.array([_norm64(g, p_norm) for _, g in pairs], dtype=np.float64)
-    total = float(np.linalg.norm(norms, ord=p_norm))
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
-            f"{where}: the total norm of order {p_norm} of the gradients is {total}; "
-            "pass error_if_nonfinite=False to clip anyway"
-        )
-    if total > max_norm_f:
-        scale = max_norm_f / total  # a Python float: keeps each gradient's dtype
-        for p, g in pairs:
-            p.grad = Tensor._make(g * scale)
-    return total
 
+    _decoupled_weight_decay = True
 
-def clip_grad_value_(params: Tensor | Iterable[Tensor], clip_value: float) -> None:
-    """Clamp every gradient element into ``[-clip_value, clip_value]``.
-
-    ::
-
-        p.grad = clip(g, -clip_value, clip_value)   for every p with a grad
-
-    (min-char-rnn does this with ``clip_value=5``.) Each ``p.grad`` becomes a
-    *new* Tensor; the old gradient array is not changed. dtypes are kept.
-
-    Args:
-        params: a Tensor or an iterable of Tensors; those with ``grad is None``
-            are ignored.
-        clip_value: the bound, >= 0 (``inf`` leaves values unchanged).
-    """
-    where = "clip_grad_value_"
-    c = _real(where, "clip_value", clip_value)
-    if not c >= 0.0:
-        raise ValueError(f"{where}: clip_value must be >= 0, got {clip_value!r}")
-    for p, g in _grads(params, where):
-        p.grad = Tensor._make(np.clip(g, -c, c))
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
