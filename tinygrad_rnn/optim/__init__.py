@@ -74,6 +74,7 @@ arrays; ``betas`` has shape (2,)); and ``"state.<i>.<name>"`` for the state of t
 arrays too, so one checkpoint holds model, optimizer and scheduler.
 """
 
+from tinygrad_rnn.optim import lr_scheduler
 from tinygrad_rnn.optim.clipping import clip_grad_norm_, clip_grad_value_
 from tinygrad_rnn.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSProp
 
@@ -86,4 +87,5 @@ __all__ = [
     "RMSProp",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "lr_scheduler",
 ]
