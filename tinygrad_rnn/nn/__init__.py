@@ -22,9 +22,11 @@ Contents: [`Module`][tinygrad_rnn.nn.Module], [`Parameter`][tinygrad_rnn.nn.Para
 [`RNN`][tinygrad_rnn.nn.RNN], [`LSTM`][tinygrad_rnn.nn.LSTM], [`GRU`][tinygrad_rnn.nn.GRU] and
 [`unroll`][tinygrad_rnn.nn.unroll]; losses; converters to the documents' and PyTorch's layouts
 ([`.convert`][tinygrad_rnn.nn.convert]); gradient diagnostics
-([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]).
+([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]);
+initialisation ([`.init`][tinygrad_rnn.nn.init]).
 """
 
+from tinygrad_rnn.nn import init
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from tinygrad_rnn.nn.convert import (
     cell_from_layer,
@@ -67,6 +69,7 @@ __all__ = [
     "chunk_bounds",
     "detach_state",
     "hidden_grad_norms",
+    "init",
     "load_torch_state_dict",
     "lstm_from_document",
     "lstm_grads_to_document",
