@@ -66,8 +66,8 @@ _Check = Callable[[str, str, Any], Any]
 def _check_optimizer(where: str, optimizer: Any) -> Optimizer:
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
-            f"{where}: optimizer must be an Optimizer (such as optim.SGD), "
-            f"got {type(optimizer).__name__}"
+            f"{where}: optimizer must be a tinygrad_rnn.optim.Optimizer (such as optim.SGD), "
+            f"got {type(optimizer).__module__}.{type(optimizer).__qualname__}"
         )
     return optimizer
 

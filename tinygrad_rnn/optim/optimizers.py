@@ -471,7 +471,10 @@ class Optimizer:
             for name in _EXTRA_GROUP_KEYS
             if f"param_groups.{g}.{name}" not in current
         }
-        missing = [key for key in current if key not in given]
+        # ``initial_lr`` (a scheduler's entry) may be on either side only.
+        missing = [
+            key for key in current if key not in given and key.rpartition(".")[2] != "initial_lr"
+        ]
         if missing:
             raise ValueError(f"{where}: missing key(s) {_list_keys(missing, current)}")
         unexpected = [key for key in given if key not in current and key not in optional]
