@@ -529,10 +529,11 @@ def test_state_dict_round_trip_through_npz(name: str, tmp_path: Path) -> None:
     # A second model with the same weights, and a fresh optimizer resumed from disk.
     params_b = [Tensor(p.data, requires_grad=True) for p in params_a]
     opt_b = OPTIMIZERS[name](params_b)
-    opt_b.defaults["lr"] = 123.0  # must be overwritten by the load
+    opt_b.param_groups[0]["lr"] = 123.0  # must be overwritten by the load
     with np.load(tmp_path / "opt.npz", allow_pickle=False) as data:
         opt_b.load_state_dict(data)
-    assert opt_b.defaults == opt_a.defaults
+    hparams = [{k: v for k, v in g.items() if k != "params"} for g in opt_b.param_groups]
+    assert hparams == [{k: v for k, v in g.items() if k != "params"} for g in opt_a.param_groups]
     assert opt_b.step_count == 3
     _assert_trajectories(_run(opt_b, params_b, 4), _run(opt_a, params_a, 4), exact=True)
 
@@ -544,14 +545,16 @@ def test_state_dict_keys_and_copies() -> None:
     sd = opt.state_dict()
     assert set(sd) == {
         "step",
-        "lr",
-        "betas",
-        "eps",
-        "weight_decay",
+        "param_groups.0.params",
+        "param_groups.0.lr",
+        "param_groups.0.betas",
+        "param_groups.0.eps",
+        "param_groups.0.weight_decay",
         *(f"state.{i}.{k}" for i in (0, 1) for k in ("m", "v", "step")),
     }
-    assert sd["lr"].shape == () and float(sd["lr"]) == 0.01
-    np.testing.assert_array_equal(sd["betas"], [0.8, 0.9])
+    np.testing.assert_array_equal(sd["param_groups.0.params"], [0, 1])
+    assert sd["param_groups.0.lr"].shape == () and float(sd["param_groups.0.lr"]) == 0.01
+    np.testing.assert_array_equal(sd["param_groups.0.betas"], [0.8, 0.9])
     assert sd["state.0.m"].shape == (2, 3)
     m_saved = sd["state.0.m"].copy()
     _run(opt, [p, q], 1)  # in-place state updates must not reach the saved dict
@@ -565,12 +568,16 @@ def test_state_dict_keys_and_copies() -> None:
 def test_state_dict_of_sgd_and_hyperparameter_types() -> None:
     p = _param((3,), 0)
     plain = SGD([p], lr=0.1).state_dict()
-    assert set(plain) == {"step", "lr", "momentum", "weight_decay", "nesterov"}
+    assert set(plain) == {
+        "step",
+        *(f"param_groups.0.{k}" for k in ("params", "lr", "momentum", "weight_decay", "nesterov")),
+    }
     opt = SGD([p], lr=0.1, momentum=0.9, nesterov=True)
     sd = opt.state_dict()
-    assert sd["nesterov"].dtype == np.bool_ and "state.0.momentum_buffer" in sd
+    assert sd["param_groups.0.nesterov"].dtype == np.bool_ and "state.0.momentum_buffer" in sd
     opt.load_state_dict(sd)
-    assert opt.defaults["nesterov"] is True and type(opt.defaults["lr"]) is float
+    group = opt.param_groups[0]
+    assert group["nesterov"] is True and type(group["lr"]) is float
 
 
 def test_load_state_dict_wrong_shape_names_key_and_shapes() -> None:
@@ -595,8 +602,8 @@ def test_load_state_dict_missing_and_unexpected_keys() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "match"),
     [
-        ("lr", np.asarray(-1.0), "lr"),
-        ("betas", np.asarray([0.9, 1.0]), r"betas\[1\]"),
+        ("param_groups.0.lr", np.asarray(-1.0), "lr"),
+        ("param_groups.0.betas", np.asarray([0.9, 1.0]), r"betas\[1\]"),
         ("step", np.asarray(1.5), "'step' has dtype float64"),
         ("step", np.asarray(-2), "'step' must be >= 0"),
     ],
@@ -684,7 +691,7 @@ def test_lr_property_sets_and_validates() -> None:
     p = _param((2,), 0)
     opt = SGD([p], lr=0.1)
     opt.lr = 0.5
-    assert opt.defaults["lr"] == 0.5 and opt.lr == 0.5
+    assert opt.defaults["lr"] == 0.5 and opt.lr == 0.5 and opt.param_groups[0]["lr"] == 0.5
     p0 = p.data.copy()
     p.grad = Tensor(np.ones(2))
     opt.step()

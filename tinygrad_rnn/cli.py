@@ -158,6 +158,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         clip=args.clip,
         clip_value=args.clip_value,
         forget_bias=args.forget_bias,
+        init=args.init,
+        schedule=args.schedule,
+        schedule_gamma=args.schedule_gamma,
+        schedule_period=args.schedule_period,
         seed=args.seed,
         dtype=args.dtype,
         text=None if args.text is None else str(args.text),
@@ -425,7 +429,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ parser
 def _add_train(sub: Any) -> None:
-    from tinygrad_rnn.training import CELLS, DTYPES, OPTIMIZERS, TASKS
+    from tinygrad_rnn.training import CELLS, DTYPES, INITS, OPTIMIZERS, SCHEDULES, TASKS
 
     p = sub.add_parser(
         "train",
@@ -476,6 +480,35 @@ def _add_train(sub: Any) -> None:
         "--forget-bias",
         type=_number(float, lambda v: not math.isinf(v), "a number or nan"),
         help="LSTM forget-gate bias at init; nan keeps PyTorch's init [1]",
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        help="initialisation: default = PyTorch's U(-1/sqrt(H), 1/sqrt(H)); orthogonal = "
+        "orthogonal_ on each gate's block of the recurrent weights weight_hh_*; xavier = "
+        "xavier_uniform_ on every weight matrix, zero biases [default]",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning-rate schedule, stepped after every optimizer step (plateau: after every "
+        "evaluation, on the held-out metric): step = lr*gamma every PERIOD steps; exponential "
+        "= lr*gamma every step; cosine = cosine annealing to 0 over PERIOD steps; plateau = "
+        "lr*gamma after more than PERIOD evaluations without improvement [none]",
+    )
+    p.add_argument(
+        "--schedule-gamma",
+        type=_pos_float,
+        metavar="GAMMA",
+        help="the schedule's factor: step [0.1], exponential [0.01**(1/steps): 100x over "
+        "the run], plateau [0.5]",
+    )
+    p.add_argument(
+        "--schedule-period",
+        type=_pos_int,
+        metavar="PERIOD",
+        help="the schedule's period: step, steps between drops [steps/3]; cosine, T_max in "
+        "steps [steps]; plateau, patience in evaluations [2]",
     )
     p.add_argument("--seed", type=_int, default=0, help="seed for init, data and sampling [0]")
     p.add_argument("--dtype", choices=DTYPES, help="parameter dtype [float32]")

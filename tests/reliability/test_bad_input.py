@@ -1365,12 +1365,24 @@ def _adam_state() -> tuple[optim.Adam, dict[str, np.ndarray]]:
             lambda sd: sd.update({"state.0.v": np.array([None] * 3)}),
             r"'state.0.v' has dtype object, which cannot be cast",
         ),
-        (lambda sd: sd.update(lr=np.array("a")), r"'lr' has dtype <U1, which cannot be cast"),
-        (lambda sd: sd.update(lr=np.array(-1.0)), r"lr must be a finite number >= 0, got -1.0"),
+        (
+            lambda sd: sd.update({"param_groups.0.lr": np.array("a")}),
+            r"'param_groups.0.lr' has dtype <U1, which cannot be cast",
+        ),
+        (
+            lambda sd: sd.update({"param_groups.0.lr": np.array(-1.0)}),
+            r"param_groups\[0\]: lr must be a finite number >= 0, got -1.0",
+        ),
         (lambda sd: sd.update(step=np.array(-1)), r"'step' must be >= 0, got -1"),
         (lambda sd: sd.update(step=np.array(1.5)), r"'step' has dtype float64"),
-        (lambda sd: sd.update(betas=np.array([0.9])), r"'betas' has shape \(1,\)"),
-        (lambda sd: sd.update(betas=np.array([0.9, 1.5])), r"betas\[1\] must be in \[0, 1\)"),
+        (
+            lambda sd: sd.update({"param_groups.0.betas": np.array([0.9])}),
+            r"'param_groups.0.betas' has shape \(1,\)",
+        ),
+        (
+            lambda sd: sd.update({"param_groups.0.betas": np.array([0.9, 1.5])}),
+            r"betas\[1\] must be in \[0, 1\)",
+        ),
     ],
     ids=[
         "missing",

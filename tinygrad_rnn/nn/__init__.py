@@ -25,9 +25,10 @@ Contents: [`Module`][tinygrad_rnn.nn.Module], [`Parameter`][tinygrad_rnn.nn.Para
 ([`.convert`][tinygrad_rnn.nn.convert]); gradient diagnostics
 ([`.diagnostics`][tinygrad_rnn.nn.diagnostics]); truncated BPTT ([`.tbptt`][tinygrad_rnn.nn.tbptt]);
 batches of sequences of different lengths ([`.utils.rnn`][tinygrad_rnn.nn.utils.rnn], as in
-``torch.nn.utils.rnn``).
+``torch.nn.utils.rnn``); initialisation ([`.init`][tinygrad_rnn.nn.init]).
 """
 
+from tinygrad_rnn.nn import init
 from tinygrad_rnn.nn import utils as utils  # nn.utils.rnn, as torch.nn.utils.rnn
 from tinygrad_rnn.nn.cells import GRUCell, LSTMCell, RNNCell
 from tinygrad_rnn.nn.convert import (
@@ -73,6 +74,7 @@ __all__ = [
     "chunk_bounds",
     "detach_state",
     "hidden_grad_norms",
+    "init",
     "load_torch_state_dict",
     "lstm_from_document",
     "lstm_grads_to_document",

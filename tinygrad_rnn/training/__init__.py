@@ -20,30 +20,43 @@ this module never changes the matplotlib backend of a notebook.
 
 from tinygrad_rnn.training.checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
 from tinygrad_rnn.training.checkpoints import Checkpoint, load_checkpoint
-from tinygrad_rnn.training.config import CELLS, OPTIMIZERS, TASKS, TrainConfig, resolve_config
+from tinygrad_rnn.training.config import (
+    CELLS,
+    INITS,
+    OPTIMIZERS,
+    TASKS,
+    TrainConfig,
+    resolve_config,
+)
 from tinygrad_rnn.training.config import DTYPES as DTYPES
 from tinygrad_rnn.training.gradients import gradient_profile
 from tinygrad_rnn.training.history import History
 from tinygrad_rnn.training.loop import TrainingError, TrainResult, format_loss, train
-from tinygrad_rnn.training.model import SequenceModel, build_model, make_optimizer
+from tinygrad_rnn.training.model import SequenceModel, apply_init, build_model, make_optimizer
 from tinygrad_rnn.training.plots import plot_gradient_profiles, plot_history, plot_runs
 from tinygrad_rnn.training.sampling import sample_chars
+from tinygrad_rnn.training.schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = [
     "CELLS",
+    "INITS",
     "OPTIMIZERS",
+    "SCHEDULES",
     "TASKS",
     "Checkpoint",
     "History",
+    "Schedule",
     "SequenceModel",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
+    "apply_init",
     "build_model",
     "format_loss",
     "gradient_profile",
     "load_checkpoint",
     "make_optimizer",
+    "make_schedule",
     "plot_gradient_profiles",
     "plot_history",
     "plot_runs",

@@ -10,10 +10,13 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import nn
+from tinygrad_rnn.training.schedules import SCHEDULES, USES_GAMMA, USES_PERIOD
 
 # The layer classes by --cell name (typed Any: their constructors differ from Module's).
 CELLS: dict[str, Any] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 OPTIMIZERS = ("adam", "adagrad", "sgd", "rmsprop")
+# --init: PyTorch's default; orthogonal recurrent weights; Glorot-uniform weights, zero biases.
+INITS = ("default", "orthogonal", "xavier")
 TASKS = ("chars", "adding", "copy")
 DTYPES = ("float32", "float64")
 
@@ -72,7 +75,10 @@ class TrainConfig:
     ``clip`` is the global gradient-norm bound (None: off); ``clip_value`` clamps every
     gradient element to ``[-clip_value, clip_value]`` (min-char-rnn: 5; None: off).
     ``forget_bias`` sets the LSTM forget-gate bias (``b_ih + b_hh`` rows ``H:2H``) after
-    the usual initialisation (None: leave it). ``vocab`` is filled in for chars.
+    the usual initialisation (None: leave it). ``init`` picks the initialisation
+    (`INITS`; see `apply_init`). ``schedule`` is the learning-rate schedule (`SCHEDULES`),
+    with its factor ``schedule_gamma`` and period ``schedule_period`` (None: the schedule's
+    default; see ``training/schedules.py``). ``vocab`` is filled in for chars.
     """
 
     task: str
@@ -87,6 +93,10 @@ class TrainConfig:
     clip: float | None = 1.0
     clip_value: float | None = None
     forget_bias: float | None = 1.0
+    init: str = "default"
+    schedule: str = "none"
+    schedule_gamma: float | None = None
+    schedule_period: int | None = None
     seed: int = 0
     dtype: str = "float32"
     text: str | None = None
@@ -125,6 +135,34 @@ class TrainConfig:
             (self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}"),
             (self.optim in OPTIMIZERS, f"optim must be one of {', '.join(OPTIMIZERS)}"),
             (self.dtype in DTYPES, f"dtype must be float32 or float64, got {self.dtype!r}"),
+            (self.init in INITS, f"init must be one of {', '.join(INITS)}, got {self.init!r}"),
+            (
+                self.schedule in SCHEDULES,
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+            ),
+            (
+                self.schedule_gamma is None or self.schedule in USES_GAMMA,
+                f"schedule-gamma is not used by schedule {self.schedule!r} "
+                f"(only by {', '.join(USES_GAMMA)})",
+            ),
+            (
+                self.schedule_period is None or self.schedule in USES_PERIOD,
+                f"schedule-period is not used by schedule {self.schedule!r} "
+                f"(only by {', '.join(USES_PERIOD)})",
+            ),
+            (
+                self.schedule_gamma is None
+                or (
+                    math.isfinite(self.schedule_gamma)
+                    and 0 < self.schedule_gamma
+                    and (self.schedule_gamma < 1 or self.schedule == "exponential")
+                ),
+                f"schedule-gamma must be in (0, 1) (exponential: > 0), got {self.schedule_gamma}",
+            ),
+            (
+                self.schedule_period is None or self.schedule_period >= 1,
+                f"schedule-period must be >= 1, got {self.schedule_period}",
+            ),
             (self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}"),
             (self.layers >= 1, f"layers must be >= 1, got {self.layers}"),
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),

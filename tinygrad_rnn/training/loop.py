@@ -20,6 +20,7 @@ from tinygrad_rnn.training.model import build_model, make_optimizer
 from tinygrad_rnn.training.objectives import _CharsTask, _make_task
 from tinygrad_rnn.training.plots import plot_history
 from tinygrad_rnn.training.sampling import sample_chars
+from tinygrad_rnn.training.schedules import make_schedule
 
 
 class TrainingError(RuntimeError):
@@ -126,6 +127,7 @@ def train(
     model = build_model(config, task.input_size, task.output_size, np.random.default_rng(init_ss))
     params = list(model.parameters())
     opt = make_optimizer(config.optim, params, config.lr)
+    schedule = make_schedule(config, opt)
     data_rng = np.random.default_rng(data_ss)
     sample_rng = np.random.default_rng(sample_ss)
     history = History()
@@ -140,6 +142,8 @@ def train(
         file=out,
     )
     print(f"data: {task.describe()}", file=out)
+    if config.init != "default" or config.schedule != "none":
+        print(f"init: {config.init}; lr schedule: {schedule.describe()}", file=out)
     print(f"baseline: {task.baseline:.4f} ({task.baseline_label})", file=out)
 
     bar = tqdm(
@@ -185,6 +189,7 @@ def train(
                     f"the loss became {value} at step {step}; try a smaller --lr or --clip"
                 )
             opt.step()
+            schedule.after_step()
             history.steps.append(step)
             history.losses.append(value)
             history.grad_norms.append(norm)
@@ -195,6 +200,7 @@ def train(
                 last_metric = evaluation["metric"]
                 history.eval_steps.append(step)
                 history.eval_metrics.append(last_metric)
+                schedule.after_eval(last_metric)
             if not plain:
                 bar.set_postfix_str(
                     f"loss {format_loss(shown)}  {task.metric} {format_loss(last_metric)}", False

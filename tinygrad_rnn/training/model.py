@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.tensor import Tensor
-from tinygrad_rnn.training.config import CELLS, OPTIMIZERS, TrainConfig
+from tinygrad_rnn.training.config import CELLS, INITS, OPTIMIZERS, TrainConfig
 
 
 # ------------------------------------------------------------------------------- model
@@ -71,10 +71,46 @@ class SequenceModel(nn.Module):
                 p.data = new
 
 
+def apply_init(model: SequenceModel, name: str, rng: np.random.Generator | None) -> None:
+    """Re-initialise ``model`` as ``--init name`` says (``rng``: None for nn.init's generator).
+
+    * ``default``: leave PyTorch's initialisation, U(-1/√H, 1/√H) for every weight and bias.
+    * ``orthogonal``: every recurrent weight ``weight_hh_l*`` gets orthogonal gate blocks:
+      each ``(H, H)`` block (one per gate: 1 for RNN, 4 for LSTM, 3 for GRU) is filled by
+      [`orthogonal_`][tinygrad_rnn.nn.init.orthogonal_], so the recurrence of every gate
+      preserves the norm of ``h`` at the start (Saxe et al. 2013). Other parameters keep
+      the default.
+    * ``xavier``: [`xavier_uniform_`][tinygrad_rnn.nn.init.xavier_uniform_] on every weight
+      matrix (input, recurrent, head), zeros for every bias.
+
+    The forget-gate bias of ``build_model`` is applied afterwards.
+    """
+    if name not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {name!r}")
+    if name == "default":
+        return
+    H = model.rnn.hidden_size
+    for pname, p in model.named_parameters():
+        is_recurrent = pname.startswith("rnn.weight_hh")
+        if name == "orthogonal" and is_recurrent:
+            blocks = [
+                Tensor(np.zeros((H, p.shape[1]), dtype=p.dtype)) for _ in range(p.shape[0] // H)
+            ]
+            for block in blocks:
+                nn.init.orthogonal_(block, rng=rng)
+            p.data = np.concatenate([block.data for block in blocks])
+        elif name == "xavier":
+            if p.ndim >= 2:
+                nn.init.xavier_uniform_(p, rng=rng)
+            else:
+                nn.init.zeros_(p)
+
+
 def build_model(
     config: TrainConfig, input_size: int, output_size: int, rng: np.random.Generator | None
 ) -> SequenceModel:
-    """The model ``config`` describes (``forget_bias`` applied), initialised from ``rng``."""
+    """The model ``config`` describes (``init`` and ``forget_bias`` applied), initialised from
+    ``rng``."""
     model = SequenceModel(
         config.cell,
         input_size,
@@ -84,6 +120,7 @@ def build_model(
         dtype=config.np_dtype,
         rng=rng,
     )
+    apply_init(model, config.init, rng)
     if config.forget_bias is not None:
         model.set_forget_bias(config.forget_bias)
     return model
