@@ -405,6 +405,13 @@ SPECS: list[OpSpec] = [
         _case(one(1), [{"min_value": -30.0, "max_value": 30.0}], _xent_params),
         ("softmax_cross_entropy",),
     ),
+    OpSpec(  # the targets as the op's second input (how F.cross_entropy passes them)
+        "softmax_cross_entropy[targets as input]",
+        lambda x, targets, axis: ops.softmax_cross_entropy(x, targets, axis=axis),
+        _case(one(1), [{"min_value": -30.0, "max_value": 30.0}], _xent_params),
+        ("softmax_cross_entropy",),
+    ),
+    OpSpec("astype", lambda x: ops.astype(x, x.dtype) * x, _case(one()), ("astype",)),
     # shape ops
     OpSpec(
         "reshape[*shape]",
@@ -520,7 +527,7 @@ REQUIRED = {
     *"maximum minimum where sum mean max min logsumexp softmax log_softmax sqrt".split(),
     *"reshape transpose permute T broadcast_to expand sum_to getitem".split(),
     *"concat stack split chunk".split(),
-    *"addmm linear softmax_cross_entropy".split(),
+    *"addmm linear softmax_cross_entropy astype".split(),
 }
 
 
@@ -755,6 +762,7 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops._scatter, _scatter_case()),
     PrimCase(ops._concat, _concat_case(False)),
     PrimCase(ops._stack, _concat_case(True)),
+    PrimCase(ops._astype, _case(one(), [{}], _params(dtype=np.dtype(np.float64)))),
 ]
 
 

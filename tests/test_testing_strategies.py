@@ -32,7 +32,19 @@ DTYPES = [np.float64, np.float32, np.float16]
 
 def test_all_names_exported() -> None:
     assert sorted(tt.__all__) == sorted(
-        ["broadcastable_shapes", "distinct_float_arrays", "float_arrays", "shapes", "tensors"]
+        [
+            "RNNSizes",
+            "broadcastable_shapes",
+            "check_cell_gradients",
+            "distinct_float_arrays",
+            "float_arrays",
+            "lengths",
+            "masks",
+            "rnn_sizes",
+            "sequences",
+            "shapes",
+            "tensors",
+        ]
     )
     for name in tt.__all__:
         assert callable(getattr(tt, name))

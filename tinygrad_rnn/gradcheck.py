@@ -55,6 +55,71 @@ def _weighted_sum(outs: list[Tensor], weights: list[np.ndarray]) -> Tensor:
     return total if isinstance(total, Tensor) else Tensor(total)
 
 
+def _check_eps(eps: Any, where: str) -> float:
+    """The finite-difference step as a positive finite float."""
+    try:
+        value = float(eps)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where}: eps must be a positive number, got {eps!r:.40}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"{where}: eps must be a positive number, got {eps!r}")
+    return value
+
+
+def _central_differences(objective: Callable[[], float], x: Tensor, eps: float) -> np.ndarray:
+    """``(f(x + eps e_i) - f(x - eps e_i)) / 2 eps`` for every entry ``i`` of ``x`` (float64).
+
+    ``x.data`` is replaced by perturbed copies while ``objective`` runs, and the caller's
+    array is put back exactly afterwards (even if ``objective`` raises).
+    """
+    original = x.data
+    numeric = np.zeros(x.shape)
+    try:
+        for idx in np.ndindex(*x.shape):
+            plus = original.copy()
+            plus[idx] += eps
+            x.data = plus
+            f_plus = objective()
+            minus = original.copy()
+            minus[idx] -= eps
+            x.data = minus
+            numeric[idx] = (f_plus - objective()) / (2 * eps)
+    finally:
+        x.data = original  # the caller's tensor is left exactly as it was
+    return numeric
+
+
+def _excess(analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """``|analytic - numeric| - (atol + rtol |numeric|)``: positive where an entry fails.
+
+    A NaN anywhere is a failure, not a pass: its excess is infinite.
+    """
+    err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def _worst_mismatch(
+    analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float
+) -> tuple[tuple[int, ...], float] | None:
+    """The index of the entry that fails by most and its excess, or None if all pass."""
+    err = _excess(analytic, numeric, atol, rtol)
+    if not err.size or np.max(err) <= 0:
+        return None
+    flat = int(np.argmax(np.where(np.isfinite(err), err, np.inf)))
+    worst = tuple(int(i) for i in np.unravel_index(flat, err.shape))
+    return worst, float(err[worst])
+
+
+def _describe_mismatch(
+    analytic: np.ndarray, numeric: np.ndarray, idx: tuple[int, ...], atol: float, rtol: float
+) -> str:
+    a, n = analytic[idx], numeric[idx]
+    return (
+        f"analytic {a:.6g}, numeric {n:.6g}, |diff| {abs(a - n):.3g} > atol + rtol*|numeric| = "
+        f"{atol + rtol * abs(n):.3g}"
+    )
+
+
 def gradcheck(
     fn: Callable[..., Any],
     inputs: Sequence[Tensor],
@@ -79,12 +144,7 @@ def gradcheck(
     Returns:
         True when every entry of every checked input passes.
     """
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"gradcheck: eps must be a positive number, got {eps!r:.40}") from None
-    if not eps > 0 or not np.isfinite(eps):
-        raise ValueError(f"gradcheck: eps must be a positive number, got {eps!r}")
+    eps = _check_eps(eps, "gradcheck")
     inputs = _inputs(inputs, "gradcheck")
     checked = [k for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
@@ -111,32 +171,12 @@ def gradcheck(
     for k, a in zip(checked, analytic):
         x = inputs[k]
         a_arr = np.zeros(x.shape) if a is None else np.asarray(a.data, dtype=np.float64)
-        original = x.data
-        numeric = np.zeros(x.shape)
-        try:
-            for idx in np.ndindex(*x.shape):
-                plus = original.copy()
-                plus[idx] += eps
-                x.data = plus
-                f_plus = objective()
-                minus = original.copy()
-                minus[idx] -= eps
-                x.data = minus
-                numeric[idx] = (f_plus - objective()) / (2 * eps)
-        finally:
-            x.data = original  # the caller's tensor is left exactly as it was
-        err = np.abs(a_arr - numeric) - (atol + rtol * np.abs(numeric))
-        err = np.where(np.isnan(err), np.inf, err)  # a NaN anywhere is a failure, not a pass
-        if err.size and np.max(err) > 0:
-            worst = np.unravel_index(
-                int(np.argmax(np.where(np.isfinite(err), err, np.inf))), err.shape
-            )
+        numeric = _central_differences(objective, x, eps)
+        worst = _worst_mismatch(a_arr, numeric, atol, rtol)
+        if worst is not None:
             msg = (
-                f"gradcheck: input {k} (shape {x.shape}) disagrees at index "
-                f"{tuple(map(int, worst))}: "
-                f"analytic {a_arr[worst]:.6g}, numeric {numeric[worst]:.6g}, "
-                f"|diff| {abs(a_arr[worst] - numeric[worst]):.3g} > atol + rtol*|numeric| = "
-                f"{atol + rtol * abs(numeric[worst]):.3g}"
+                f"gradcheck: input {k} (shape {x.shape}) disagrees at index {worst[0]}: "
+                + _describe_mismatch(a_arr, numeric, worst[0], atol, rtol)
             )
             if raise_exception:
                 raise GradcheckError(msg)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tinygrad_rnn import _grad_mode
 from tinygrad_rnn.autograd import Primitive
@@ -650,6 +651,45 @@ def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Any:
     return _logsumexp(x, axis=axis, keepdims=keepdims)
 
 
+# ------------------------------------------------------------------- dtype
+_astype = Primitive(
+    "astype",
+    lambda x, dtype: x.astype(dtype),
+    # The values are unchanged, only their type: the gradient goes back in the input's dtype.
+    # (Integer and boolean tensors never require grad, so only float casts reach the rule.)
+    lambda g, ans, x, dtype: astype(g, x.dtype),
+)
+
+
+def astype(x: Any, dtype: npt.DTypeLike) -> Any:
+    """``x`` converted to ``dtype``, always in a new array (``np.ndarray.astype``).
+
+    The gradient is converted back to ``x``'s dtype. Being an op, it keeps values derived
+    from integer data inside the graph: a float mask computed from class indices (as
+    [`cross_entropy`][tinygrad_rnn.functional.cross_entropy] does for ``ignore_index``) is
+    recomputed from each call's data by a [`jit`][tinygrad_rnn.jit.jit] replay.
+
+    Args:
+        x: a Tensor or array of any shape.
+        dtype: a boolean, integer or floating-point numpy dtype.
+
+    Returns:
+        ``x``'s values in ``dtype``, of ``x``'s shape.
+
+    Raises:
+        TypeError: ``dtype`` is not a numpy dtype of booleans, integers or floats.
+    """
+    if not isinstance(x, (Tensor, np.ndarray)):
+        x = _array(x, "astype")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"astype: dtype must be a numpy dtype, got {dtype!r:.60}") from None
+    if dt.kind not in "biuf":
+        raise TypeError(f"astype: dtype must be boolean, integer or floating point, got {dt}")
+    return _astype(x, dtype=dt)
+
+
 # ------------------------------------------------------------------ losses
 def _target_flat_index(shape: tuple[int, ...], targets: np.ndarray, axis: int) -> np.ndarray:
     """Positions of the target entries in a C-ordered array of ``shape`` (classes on ``axis``)."""
@@ -692,9 +732,11 @@ def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) ->
     return lse - picked.reshape(lse.shape)
 
 
-def _one_hot_like(logits: Any, targets: np.ndarray, axis: int) -> np.ndarray:
+def _one_hot_like(logits: Any, targets: Any, axis: int) -> np.ndarray:
+    # ``targets`` is a Tensor when the op took them as an input and the rule runs under
+    # ``create_graph``: the one-hot is a constant either way.
     out = np.zeros(logits.shape, dtype=logits.dtype)
-    out.reshape(-1)[_target_flat_index(out.shape, targets, axis)] = 1
+    out.reshape(-1)[_target_flat_index(out.shape, _value(targets), axis)] = 1
     return out
 
 
@@ -715,6 +757,9 @@ def _softmax_xent_accumulate(
 
 # Softmax cross-entropy per row, ``-log softmax(logits)[target]``, as one op: its gradient
 # ``g (softmax - onehot)`` is what every hand-written BPTT uses for the output layer (∇o).
+# ``targets`` (integer class indices, never differentiated) may be passed as a keyword or as
+# the second input; as an input it may be computed by other ops (``F.cross_entropy`` maps
+# ``ignore_index`` to a valid class that way), which a jit replay then recomputes per call.
 softmax_cross_entropy = Primitive(
     "softmax_cross_entropy",
     _softmax_xent_forward,

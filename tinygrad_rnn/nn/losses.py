@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import functional as F
-from tinygrad_rnn.functional import Reduction
+from tinygrad_rnn.functional import Reduction, _check_ignore_index, _check_label_smoothing
 from tinygrad_rnn.nn.module import Module, _check_torch_type
 from tinygrad_rnn.tensor import Tensor
 
@@ -65,19 +65,38 @@ def _torch_reduction(torch_module: Any, cls: type, unsupported: dict[str, Any]) 
 class CrossEntropyLoss(Module):
     """Softmax cross-entropy ``−log softmax(input)[target]`` per element, then reduced.
 
+    [`cross_entropy`][tinygrad_rnn.functional.cross_entropy] as a module, with PyTorch's
+    ``ignore_index`` and ``label_smoothing``: targets equal to ``ignore_index`` count for
+    nothing (``"mean"`` divides by the number of the others), and ``label_smoothing = ε``
+    gives ``(1 − ε)·(−log p[target]) + ε·mean over classes of (−log p)``.
+
     Shapes: ``input`` logits with the classes on ``axis`` (``(N, K)``, or
     ``(T, B, K)`` for a sequence), ``target`` integer classes of the input's
-    shape without ``axis`` (``(N,)``, ``(T, B)``), ``mask`` the target's shape.
-    The gradient with respect to the logits is ``(softmax(input) − onehot(target))``
-    times the reduction's weight.
+    shape without ``axis`` (``(N,)``, ``(T, B)``), ``mask`` the target's shape (or a
+    leading part of it). The gradient with respect to the logits is
+    ``(softmax(input) − onehot(target))`` times the reduction's weight (with smoothing,
+    ``onehot`` becomes ``(1 − ε)·onehot + ε/K``).
 
     Args:
-        reduction: ``"mean"`` (over elements, or over ``Σ mask``), ``"sum"`` or ``"none"``.
+        reduction: ``"mean"`` (over the counted elements, or over ``Σ mask``), ``"sum"``
+            or ``"none"``.
         axis: the class axis (default last, unlike PyTorch's axis 1: time-first
-            sequences keep their classes last).
+            sequences keep their classes last; ``from_torch`` sets 1).
+        ignore_index: a target value that carries no loss (default -100, as in PyTorch).
+        label_smoothing: ``ε`` in [0, 1] (default 0).
+
+    Raises:
+        ValueError: an unknown ``reduction``, ``label_smoothing`` outside [0, 1].
+        TypeError: ``axis`` or ``ignore_index`` not an int, ``label_smoothing`` not a number.
     """
 
-    def __init__(self, reduction: str = "mean", axis: int = -1) -> None:
+    def __init__(
+        self,
+        reduction: str = "mean",
+        axis: int = -1,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
         self.reduction = _check_reduction(reduction, "CrossEntropyLoss")
         try:
@@ -86,22 +105,43 @@ class CrossEntropyLoss(Module):
             raise TypeError(
                 f"CrossEntropyLoss: axis must be an int, got {type(axis).__name__}"
             ) from None
+        self.ignore_index = _check_ignore_index(ignore_index, "CrossEntropyLoss")
+        self.label_smoothing = _check_label_smoothing(label_smoothing, "CrossEntropyLoss")
 
     def forward(self, input: Any, target: Any, mask: Any = None) -> Tensor:
         """``(logits, classes, mask=None) -> loss``."""
-        return F.cross_entropy(input, target, axis=self.axis, reduction=self.reduction, mask=mask)
+        return F.cross_entropy(
+            input,
+            target,
+            axis=self.axis,
+            reduction=self.reduction,
+            mask=mask,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        parts = [f"reduction={self.reduction!r}"]
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        return ", ".join(parts)
 
     @classmethod
     def from_torch(cls, torch_module: Any) -> CrossEntropyLoss:
-        """Copy a ``torch.nn.CrossEntropyLoss``: same reduction, classes on axis 1 as in torch.
+        """Copy a ``torch.nn.CrossEntropyLoss``: its reduction, ``ignore_index`` and
+        ``label_smoothing``, with the classes on axis 1 as in torch.
 
-        ``weight``, ``ignore_index`` and ``label_smoothing`` are not supported (use ``mask``).
+        ``weight`` (per-class weights) is not supported (use ``mask`` for per-element ones).
         """
-        unsupported = {"weight": None, "ignore_index": -100, "label_smoothing": 0.0}
-        return cls(_torch_reduction(torch_module, cls, unsupported), axis=1)
+        reduction = _torch_reduction(torch_module, cls, {"weight": None})
+        return cls(
+            reduction,
+            axis=1,
+            ignore_index=int(torch_module.ignore_index),
+            label_smoothing=float(torch_module.label_smoothing),
+        )
 
 
 class MSELoss(Module):
