@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,30 @@ def test_check_json_reports_every_variant_and_passes() -> None:
         assert row["finite_diff_error"] <= payload["finite_diff_tol"]
         if row["closed_form_error"] is not None:
             assert row["closed_form_error"] <= payload["closed_form_tol"]
+            assert row["jit_error"] <= payload["closed_form_tol"]  # the replay, same oracle
+        else:
+            assert row["jit_error"] <= payload["finite_diff_tol"]
+
+
+def test_check_fails_when_the_jitted_replay_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jit column is not a copy of the eager one: a replay that reads its parameters
+    slightly wrong fails every variant."""
+    import importlib
+
+    from tinygrad_rnn import checks
+
+    jit = importlib.import_module("tinygrad_rnn.jit")  # the module (tg.jit is the function)
+    real_run = jit._Program.run
+
+    def skewed(self: Any, flat_args: list[Any]) -> list[Any]:
+        for _, t in self.leaf_slots:
+            t.data = t.data * (1 + 1e-3)
+        return real_run(self, flat_args)
+
+    monkeypatch.setattr(jit._Program, "run", skewed)
+    results = checks.run_checks(seed=1)
+    assert not any(r.passed for r in results)
+    assert all(r.jit_error > 1e-5 for r in results)
 
 
 def test_check_table_is_readable() -> None:

@@ -73,7 +73,16 @@ _float = _number(float, math.isfinite, "a finite number")
 
 # ------------------------------------------------------------------------------- check
 def _format_table(results: list[CheckResult]) -> str:
-    header = ("variant", "source", "sizes", "params", "vs closed form", "vs finite diff.", "")
+    header = (
+        "variant",
+        "source",
+        "sizes",
+        "params",
+        "vs closed form",
+        "vs finite diff.",
+        "jit vs the same",
+        "",
+    )
     rows = [
         (
             r.variant,
@@ -82,6 +91,7 @@ def _format_table(results: list[CheckResult]) -> str:
             str(r.n_params),
             "—" if r.closed_form_error is None else f"{r.closed_form_error:.1e}",
             f"{r.finite_diff_error:.1e}",
+            f"{r.jit_error:.1e}",
             "pass" if r.passed else "FAIL",
         )
         for r in results
@@ -111,7 +121,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         print(
             "Worst relative error of autograd gradients (float64), every parameter and initial "
-            f"state, seed {args.seed}:"
+            f"state, seed {args.seed}; the last column is the same step run by tinygrad_rnn.jit "
+            "(a replay), against the closed form where there is one:"
         )
         print(_format_table(results))
         print(
@@ -162,6 +173,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         schedule_gamma=args.schedule_gamma,
         schedule_period=args.schedule_period,
+        jit=not args.eager,
         seed=args.seed,
         dtype=args.dtype,
         text=None if args.text is None else str(args.text),
@@ -509,6 +521,12 @@ def _add_train(sub: Any) -> None:
         metavar="PERIOD",
         help="the schedule's period: step, steps between drops [steps/3]; cosine, T_max in "
         "steps [steps]; plateau, patience in evaluations [2]",
+    )
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="run each step eagerly instead of as a tinygrad_rnn.jit program (same numbers, "
+        "slower; for debugging)",
     )
     p.add_argument("--seed", type=_int, default=0, help="seed for init, data and sampling [0]")
     p.add_argument("--dtype", choices=DTYPES, help="parameter dtype [float32]")

@@ -78,7 +78,9 @@ class TrainConfig:
     the usual initialisation (None: leave it). ``init`` picks the initialisation
     (`INITS`; see `apply_init`). ``schedule`` is the learning-rate schedule (`SCHEDULES`),
     with its factor ``schedule_gamma`` and period ``schedule_period`` (None: the schedule's
-    default; see ``training/schedules.py``). ``vocab`` is filled in for chars.
+    default; see ``training/schedules.py``). ``vocab`` is filled in for chars. ``jit`` runs
+    each step's forward and backward as a [`jit`][tinygrad_rnn.jit.jit] program (False:
+    eagerly; the numbers are the same).
     """
 
     task: str
@@ -106,6 +108,7 @@ class TrainConfig:
     sample_length: int = 200
     temperature: float = 1.0
     vocab: list[str] | None = None
+    jit: bool = True
 
     def to_json(self) -> str:
         """The config as a JSON object (UTF-8 safe: the vocabulary may hold any character)."""

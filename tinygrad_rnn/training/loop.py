@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from tinygrad_rnn import optim, tasks
+from tinygrad_rnn.jit import jit
 from tinygrad_rnn.training.checkpoints import _save_checkpoint
 from tinygrad_rnn.training.config import TrainConfig
 from tinygrad_rnn.training.history import History, _smooth
@@ -168,14 +169,23 @@ def train(
     last_metric = evaluation["metric"]
     history.eval_steps.append(0)
     history.eval_metrics.append(last_metric)
+
+    def forward_backward(*batch: Any) -> tuple[Any, Any]:
+        loss, carry = task.forward(model, *batch)
+        loss.backward()
+        return loss, carry
+
+    # Traced on the first step (and once more per new batch signature, e.g. chars' first
+    # chunk without a state), replayed afterwards: the same numbers, less Python per op.
+    step_fn = jit(forward_backward) if config.jit else forward_backward
     start = time.perf_counter()
     smooth = 0.0
     interrupted = False
     try:
         for step in range(1, config.steps + 1):
             opt.zero_grad()
-            loss = task.loss(model, data_rng)
-            loss.backward()
+            loss, carry = step_fn(*task.batch(data_rng))
+            task.after(carry)
             if config.clip_value is not None:
                 optim.clip_grad_value_(params, config.clip_value)
             norm = (

@@ -27,9 +27,27 @@ class _Task:
     metric = ""  # the held-out number reported, in the baseline's units
     log_y = True
 
+    def batch(self, rng: np.random.Generator) -> tuple[Any, ...]:
+        """The next training batch as arrays (and, for chars, the carried state)."""
+        raise NotImplementedError
+
+    def forward(self, model: SequenceModel, *batch: Any) -> tuple[Tensor, Any]:
+        """``(loss, carry)`` of one batch: the loss a one-element Tensor with a graph, the
+        carry what `after` keeps for the next batch (None but for chars' final state).
+
+        Only engine ops on the batch's arrays: the training loop compiles this with
+        [`jit`][tinygrad_rnn.jit.jit], whose replays see nothing else.
+        """
+        raise NotImplementedError
+
+    def after(self, carry: Any) -> None:
+        """Keep what the next batch needs from this one (chars: the detached state)."""
+
     def loss(self, model: SequenceModel, rng: np.random.Generator) -> Tensor:
         """The training loss of the next batch (a one-element Tensor with a graph)."""
-        raise NotImplementedError
+        loss, carry = self.forward(model, *self.batch(rng))
+        self.after(carry)
+        return loss
 
     def evaluate(self, model: SequenceModel) -> dict[str, float]:
         """Held-out metrics; key ``"metric"`` is in the baseline's units."""
@@ -46,16 +64,19 @@ class _AddingTask(_Task):
     metric = "test MSE"
 
     def __init__(self, config: TrainConfig, test_rng: np.random.Generator) -> None:
-        self.T, self.batch, self.dtype = config.seq_len, config.batch, config.np_dtype
+        self.T, self.batch_size, self.dtype = config.seq_len, config.batch, config.np_dtype
         self.baseline = tasks.adding_baseline()
         self.baseline_label = "predict 1 always: MSE 1/6"
         # A fixed held-out set: 1,000 sequences the model never trains on.
         self.x_test, self.y_test = tasks.adding_batch(test_rng, self.T, 1000, self.dtype)
 
-    def loss(self, model: SequenceModel, rng: np.random.Generator) -> Tensor:
-        x, y = tasks.adding_batch(rng, self.T, self.batch, self.dtype)
+    def batch(self, rng: np.random.Generator) -> tuple[Any, ...]:
+        return tasks.adding_batch(rng, self.T, self.batch_size, self.dtype)
+
+    def forward(self, model: SequenceModel, *batch: Any) -> tuple[Tensor, Any]:
+        x, y = batch
         pred, _ = model(x, last_only=True)
-        return F.mse_loss(pred, y)
+        return F.mse_loss(pred, y), None
 
     def evaluate(self, model: SequenceModel) -> dict[str, float]:
         with no_grad():
@@ -72,17 +93,21 @@ class _CopyTask(_Task):
     metric = "test cross-entropy/step"
 
     def __init__(self, config: TrainConfig, test_rng: np.random.Generator) -> None:
-        self.T, self.batch, self.dtype = config.seq_len, config.batch, config.np_dtype
+        self.T, self.batch_size, self.dtype = config.seq_len, config.batch, config.np_dtype
         self.baseline = tasks.copy_baseline(self.T)
         self.baseline_label = "memoryless: 10·ln 8/(T+20)"
         self.eye = np.eye(tasks.COPY_CLASSES, dtype=self.dtype)
         self.x_test, self.y_test = tasks.copy_batch(test_rng, self.T, 1000)
 
-    def loss(self, model: SequenceModel, rng: np.random.Generator) -> Tensor:
-        x, y = tasks.copy_batch(rng, self.T, self.batch)
-        logits, _ = model(self.eye[x])
+    def batch(self, rng: np.random.Generator) -> tuple[Any, ...]:
+        x, y = tasks.copy_batch(rng, self.T, self.batch_size)
+        return self.eye[x], y  # one-hot here: under jit only the arguments are read anew
+
+    def forward(self, model: SequenceModel, *batch: Any) -> tuple[Tensor, Any]:
+        x, y = batch
+        logits, _ = model(x)
         # Every one of the T + 20 steps carries the loss (see tasks.copy_batch).
-        return F.cross_entropy(logits, y)
+        return F.cross_entropy(logits, y), None
 
     def evaluate(self, model: SequenceModel) -> dict[str, float]:
         with no_grad():
@@ -137,18 +162,24 @@ class _CharsTask(_Task):
         self.position = 0
         self.state: Any = None
 
-    def loss(self, model: SequenceModel, rng: np.random.Generator) -> Tensor:
+    def batch(self, rng: np.random.Generator) -> tuple[Any, ...]:
         if self.position + self.T + 1 > self.streams.shape[1]:
             # End of the text: start again from the top with a zero state (min-char-rnn).
             self.position, self.state = 0, None
         p, T = self.position, self.T
         x = self.streams[:, p : p + T].T  # (T, B) tokens
-        y = self.streams[:, p + 1 : p + T + 1].T
-        logits, final = model(self.eye[x], self.state)
-        # Carry the state into the next chunk but cut its gradient (truncated BPTT).
-        self.state = nn.detach_state(final)
+        y = np.ascontiguousarray(self.streams[:, p + 1 : p + T + 1].T)
         self.position += T
-        return F.cross_entropy(logits, y)  # mean over T·B characters: nats per character
+        return self.eye[x], y, self.state
+
+    def forward(self, model: SequenceModel, *batch: Any) -> tuple[Tensor, Any]:
+        x, y, state = batch
+        logits, final = model(x, state)
+        return F.cross_entropy(logits, y), final  # mean over T·B characters: nats per char
+
+    def after(self, carry: Any) -> None:
+        # Carry the state into the next chunk but cut its gradient (truncated BPTT).
+        self.state = nn.detach_state(carry)
 
     def evaluate(self, model: SequenceModel) -> dict[str, float]:
         if self.val_streams is None:
