@@ -145,7 +145,7 @@ class _Program:
                     self.addmm_in_place.add(k)
         self.stats = {"instructions": len(self.instrs), "in_place": len(self.inplace)}
 
-    def _compile(self, chunk: int = 1500) -> list[Callable[[list[Any]], None]]:
+    def _compile(self, chunk: int = 300) -> list[Callable[[list[Any]], None]]:
         """The instructions as Python functions of ``chunk`` instructions each.
 
         Slots are locals; a chunk loads what it reads from ``env`` and stores back what a
