@@ -196,6 +196,22 @@ def test_packed_lstm_with_proj_size_on_random_batches(
     run_both("LSTM", config, lengths, T, 2, H, with_h0, seed, enforce_sorted)
 
 
+def test_packed_proj_size_keeps_float32_and_checks_state_sizes() -> None:
+    lstm = nn.LSTM(
+        2, 4, proj_size=3, num_layers=2, bidirectional=True, rng=np.random.default_rng(0)
+    )
+    x = np.random.default_rng(1).standard_normal((4, 2, 2)).astype(np.float32)
+    packed = pack_padded_sequence(x, [2, 4], enforce_sorted=False)
+    out, (h, c) = lstm(packed)
+    assert out.data.dtype == h.dtype == c.dtype == np.float32
+    assert out.data.shape == (6, 2 * 3) and h.shape == (4, 2, 3) and c.shape == (4, 2, 4)
+    h0, c0 = np.zeros((4, 2, 3), np.float32), np.zeros((4, 2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"LSTM: h0 must have shape \(4, 2, 3\).*proj_size"):
+        lstm(packed, (c0, c0))  # h0 of hidden_size features
+    with pytest.raises(ValueError, match=r"LSTM: c0 must have shape \(4, 2, 4\).*hidden_size"):
+        lstm(packed, (h0, h0))  # c0 of proj_size features
+
+
 # ------------------------------------------------------------------ dropout in eval
 KINDS = [("RNN", {}), ("RNN", {"nonlinearity": "relu"}), ("LSTM", {}), ("GRU", {})]
 

@@ -287,7 +287,8 @@ class _RNNBase(Module):
         span = _projection_span(T, B * w_ih.shape[0] * x.dtype.itemsize)
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
         step, hidden = self._step, self._hidden
-        keep, skip = masks if masks is not None else (None, None)
+        packed = masks is not None
+        keep, skip = masks if masks is not None else ([], [])
         # Step scopes only while a graph drawing records them (one fewer object per step).
         recording = is_recording_scopes()
         starts = range(0, T, span)
@@ -298,11 +299,11 @@ class _RNNBase(Module):
                 if recording:
                     with scope(f"t={t}"):
                         new = step(gi, t - t0, state, w_hh_t, b_hh)
-                        state = new if keep is None else _carry(keep[t], skip[t], new, state)
+                        state = _carry(keep[t], skip[t], new, state) if packed else new
                 else:
                     new = step(gi, t - t0, state, w_hh_t, b_hh)
-                    state = new if keep is None else _carry(keep[t], skip[t], new, state)
-                hs[t] = hidden(state) if keep is None else hidden(state) * keep[t]
+                    state = _carry(keep[t], skip[t], new, state) if packed else new
+                hs[t] = hidden(state) * keep[t] if packed else hidden(state)
             if self._steps_read_rows:
                 # Every step has read its row and no derivative rule reads the projection
                 # (a step saves only its shape): its memory can go now, not after backward.
