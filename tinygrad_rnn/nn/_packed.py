@@ -16,21 +16,27 @@ from ``h0`` at that sequence's own last step. The output is zero at the padding,
 gradient reaches a padded step (its ``step(...)`` is multiplied by 0), so the weights and
 the input get exactly what PyTorch's packed kernels give them. The mask is a Tensor built
 from the lengths with engine ops, so [`tinygrad_rnn.jit`][tinygrad_rnn.jit] replays it.
+
+The steps, the layer loop and everything configured on the layer (``proj_size``, dropout
+between layers in training, ``bias``, ``nonlinearity``) are the padded path's own
+(``_RNNBase._run_layers`` with masks), so the two cannot drift apart. Dropout acts on the
+padded form ``(T, B, dirs·R)`` where PyTorch's acts on the packed rows: the same
+distribution for every real step, and the padding, 0, stays 0.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tinygrad_rnn import ops
-from tinygrad_rnn.nn.cells import _input_projection
 from tinygrad_rnn.nn.module import _as_input
 from tinygrad_rnn.nn.utils.rnn import PackedSequence
-from tinygrad_rnn.scope import is_recording_scopes, scope
 from tinygrad_rnn.tensor import Tensor
 
 if TYPE_CHECKING:
     from tinygrad_rnn.nn.recurrent import _RNNBase
+
+# ``(keep, skip)``: per step ``m_t (B, 1)`` and ``1 − m_t``.
+Masks = tuple[list[Tensor], list[Tensor]]
 
 
 def _carry(keep: Tensor, skip: Tensor, new: Any, old: Any) -> Any:
@@ -40,51 +46,10 @@ def _carry(keep: Tensor, skip: Tensor, new: Any, old: Any) -> Any:
     return keep * new + skip * old
 
 
-def _run_direction(
-    layer: _RNNBase,
-    x: Tensor,
-    keep: list[Tensor],
-    skip: list[Tensor],
-    state: Any,
-    suffix: str,
-    reverse: bool,
-) -> tuple[list[Tensor], Any]:
-    """One layer in one direction over ``x (T, B, ·)``, masked step by step.
-
-    ``keep[t]`` is ``m_t (B, 1)`` and ``skip[t]`` is ``1 − m_t``. Returns the outputs
-    ``m_t·h_t`` in time order and the final state, as the layer's own ``_run_direction``.
-    """
-    from tinygrad_rnn.nn.recurrent import _projection_span  # recurrent imports this module
-
-    w_ih, w_hh, b_ih, b_hh = layer._params(suffix)
-    bias = layer._projection_bias(b_ih, b_hh)
-    w_hh_t = w_hh.T  # transposed once, not once per step
-    T, B = x.shape[0], x.shape[1]
-    span = _projection_span(T, B * w_ih.shape[0] * x.dtype.itemsize)
-    hs: list[Tensor] = [None] * T  # type: ignore[list-item]
-    step, hidden = layer._step, layer._hidden
-    recording = is_recording_scopes()
-    starts = range(0, T, span)
-    for t0 in reversed(starts) if reverse else starts:
-        t1 = min(t0 + span, T)
-        gi = _input_projection(x if t1 - t0 == T else x[t0:t1], w_ih, bias)
-        for t in reversed(range(t0, t1)) if reverse else range(t0, t1):
-            if recording:
-                with scope(f"t={t}"):
-                    new = step(gi, t - t0, state, w_hh_t, b_hh)
-                    state = _carry(keep[t], skip[t], new, state)
-            else:
-                new = step(gi, t - t0, state, w_hh_t, b_hh)
-                state = _carry(keep[t], skip[t], new, state)
-            hs[t] = hidden(state) * keep[t]
-        if layer._steps_read_rows:
-            gi._release_values()  # as in the layer's own loop: no rule reads the projection
-    return hs, state
-
-
 def forward_packed(layer: _RNNBase, packed: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
     """``layer(packed, hx)``: the output as a PackedSequence of the same lengths, and the
-    final states ``(L·dirs, B, H)`` in the batch's original order (as PyTorch)."""
+    final states ``(L·dirs, B, R)`` (LSTM's ``c_n``: ``(L·dirs, B, H)``) in the batch's
+    original order (as PyTorch); ``hx`` as for a padded input (never batch-first)."""
     where = type(layer).__name__
     padded, mask = packed._padded_form()
     x = _as_input(padded, layer.dtype, where, "input")
@@ -97,23 +62,6 @@ def forward_packed(layer: _RNNBase, packed: PackedSequence, hx: Any) -> tuple[Pa
     T, batch = x.shape[0], x.shape[1]
     states = layer._initial_states(hx, batch, False)
     skip_all = 1 - mask
-    keep = [mask[t] for t in range(T)]
-    skip = [skip_all[t] for t in range(T)]
-    finals: list[Any] = []
-    for k in range(layer.num_layers):
-        outputs = []
-        for d, suffix in enumerate(layer._suffixes(k)):
-            with scope(suffix[1:]):
-                hs, final = _run_direction(
-                    layer,
-                    x,
-                    keep,
-                    skip,
-                    states[k * layer.num_directions + d],
-                    suffix,
-                    reverse=d == 1,
-                )
-            outputs.append(ops.stack(hs, axis=0))
-            finals.append(final)
-        x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
-    return packed._like(x), layer._format_final(finals, False)
+    masks = ([mask[t] for t in range(T)], [skip_all[t] for t in range(T)])
+    out, finals = layer._run_layers(x, states, masks)
+    return packed._like(out), layer._format_final(finals, False)

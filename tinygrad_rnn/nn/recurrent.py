@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn import ops
-from tinygrad_rnn.nn._packed import forward_packed
+from tinygrad_rnn.nn._packed import Masks, _carry, forward_packed
 from tinygrad_rnn.nn.cells import (
     NONLINEARITIES,
     LSTMState,
@@ -268,12 +268,17 @@ class _RNNBase(Module):
 
     # ---------------------------------------------------------------- forward
     def _run_direction(
-        self, x: Tensor, state: State, suffix: str, reverse: bool
+        self, x: Tensor, state: State, suffix: str, reverse: bool, masks: Masks | None = None
     ) -> tuple[list[Tensor], State]:
         """Run one layer in one direction over ``x (T, B, ·)``.
 
-        Returns the per-step outputs ``h_t`` in time order (also when running in
-        reverse) and the final state (after the last step processed).
+        ``masks`` is None for a padded input, or for a packed one ``(keep, skip)``:
+        ``keep[t] = m_t (B, 1)``, 1 while sequence ``b`` has step ``t``, and
+        ``skip[t] = 1 − m_t``; the state then passes unchanged through the padding and the
+        output there is 0 (why this is exact: ``_packed.py``).
+
+        Returns the per-step outputs ``h_t`` (``m_t·h_t`` with masks) in time order (also
+        when running in reverse) and the final state (after the last step processed).
         """
         w_ih, w_hh, b_ih, b_hh = self._params(suffix)
         bias = self._projection_bias(b_ih, b_hh)
@@ -282,6 +287,8 @@ class _RNNBase(Module):
         span = _projection_span(T, B * w_ih.shape[0] * x.dtype.itemsize)
         hs: list[Tensor] = [None] * T  # type: ignore[list-item]
         step, hidden = self._step, self._hidden
+        packed = masks is not None
+        keep, skip = masks if masks is not None else ([], [])
         # Step scopes only while a graph drawing records them (one fewer object per step).
         recording = is_recording_scopes()
         starts = range(0, T, span)
@@ -291,15 +298,44 @@ class _RNNBase(Module):
             for t in reversed(range(t0, t1)) if reverse else range(t0, t1):
                 if recording:
                     with scope(f"t={t}"):
-                        state = step(gi, t - t0, state, w_hh_t, b_hh)
+                        new = step(gi, t - t0, state, w_hh_t, b_hh)
+                        state = _carry(keep[t], skip[t], new, state) if packed else new
                 else:
-                    state = step(gi, t - t0, state, w_hh_t, b_hh)
-                hs[t] = hidden(state)
+                    new = step(gi, t - t0, state, w_hh_t, b_hh)
+                    state = _carry(keep[t], skip[t], new, state) if packed else new
+                hs[t] = hidden(state) * keep[t] if packed else hidden(state)
             if self._steps_read_rows:
                 # Every step has read its row and no derivative rule reads the projection
                 # (a step saves only its shape): its memory can go now, not after backward.
                 gi._release_values()
         return hs, state
+
+    def _run_layers(
+        self, x: Tensor, states: list[State], masks: Masks | None = None
+    ) -> tuple[Tensor, list[State]]:
+        """The whole stack over a time-first ``x (T, B, D)``, padded or (with ``masks``, as in
+        ``_run_direction``) the padded form of a packed input.
+
+        ``states`` holds one initial state per layer and direction. Returns the last
+        layer's output ``(T, B, dirs·R)`` and the final states in ``layer·dirs + direction``
+        order.
+        """
+        finals: list[State] = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                with scope(suffix[1:]):
+                    hs, final = self._run_direction(
+                        x, states[layer * self.num_directions + d], suffix, d == 1, masks
+                    )
+                outputs.append(ops.stack(hs, axis=0))
+                finals.append(final)
+            # The next layer reads both directions: (T, B, dirs·R).
+            x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                # Between layers only. For a packed input the padding is 0 and stays 0.
+                x = _dropout(x, self.dropout, self._dropout_rng)
+        return x, finals
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
         """Run the whole stack over a sequence.
@@ -323,26 +359,12 @@ class _RNNBase(Module):
             once padded back) and ``h_n`` holds each sequence's state at its own last step
             (the reverse direction starts there), in the batch's original order.
         """
-        if isinstance(input, PackedSequence):  # variable lengths: a masked loop (_packed.py)
+        if isinstance(input, PackedSequence):  # variable lengths: masked steps (_packed.py)
             return forward_packed(self, input, hx)
         x, unbatched = self._input(input)
-        batch = x.shape[1]
-        states = self._initial_states(hx, batch, unbatched)
-        finals: list[State] = []
-        for layer in range(self.num_layers):
-            outputs = []
-            for d, suffix in enumerate(self._suffixes(layer)):
-                with scope(suffix[1:]):
-                    hs, final = self._run_direction(
-                        x, states[layer * self.num_directions + d], suffix, reverse=d == 1
-                    )
-                outputs.append(ops.stack(hs, axis=0))
-                finals.append(final)
-            # The next layer reads both directions: (T, B, dirs·H).
-            x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = _dropout(x, self.dropout, self._dropout_rng)  # between layers only
-        return self._format_output(x, unbatched), self._format_final(finals, unbatched)
+        states = self._initial_states(hx, x.shape[1], unbatched)
+        out, finals = self._run_layers(x, states)
+        return self._format_output(out, unbatched), self._format_final(finals, unbatched)
 
     def _format_output(self, out: Tensor, unbatched: bool) -> Tensor:
         if unbatched:
