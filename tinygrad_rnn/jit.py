@@ -59,6 +59,15 @@ class _Program:
         self.contiguous: set[int] = set()
         self.chunks: list[Callable[[list[Any]], None]] | None = None
         self.stats = {"instructions": 0, "in_place": 0}
+        self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
+        # The memory plan (see `_plan_buffers`): instructions that write into a region of a
+        # gradient buffer instead of a new array, scatters that become no-ops, weight
+        # products read straight from a buffer's rows.
+        self.view_of: dict[int, tuple[int, Any]] = {}  # zeros instr -> (buffer slot, index)
+        self.out_view: dict[int, tuple[int, Any]] = {}  # ufunc instr -> (buffer slot, index)
+        self.alias: dict[int, int] = {}  # scatter instr -> the buffer slot it passes on
+        self.runs: dict[int, list[Any]] = {}  # product instr -> its rows' plan
+        self.extra_reads: dict[int, tuple[int, ...]] = {}
 
     def new_slot(self) -> int:
         self.n += 1
@@ -74,9 +83,10 @@ class _Program:
         and no other live slot is a view of it.
         """
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        pinned = _plan_buffers(self, values, keep)
         last: dict[int, int] = {}
         for k, (_, ins, out) in enumerate(self.instrs):
-            for i in ins:
+            for i in (*ins, *self.extra_reads.get(k, ())):
                 last[i] = k
             last.setdefault(out, k)
         frees: list[list[int]] = [[] for _ in self.instrs]
@@ -106,9 +116,14 @@ class _Program:
                 and v.base is None
                 and id(v) not in outside
                 and all(values.get(i) is not v for i in ins)
+                and out not in pinned  # a region of a buffer now, not an array of its own
             ):
                 fresh.add(out)
-            if not (isinstance(fn, np.ufunc) and fn.nout == 1) or not isinstance(v, np.ndarray):
+            if (
+                not (isinstance(fn, np.ufunc) and fn.nout == 1)
+                or not isinstance(v, np.ndarray)
+                or k in self.out_view
+            ):
                 continue
             for i in ins:
                 iv = values.get(i)
@@ -157,8 +172,9 @@ class _Program:
         bounds = list(range(0, len(self.instrs), chunk)) or [0]
         for b in reversed(bounds):
             read_after.append(set(later))
-            for _, ins, _ in self.instrs[b : b + chunk]:
-                later.update(ins)
+            for k in range(b, min(b + chunk, len(self.instrs))):
+                later.update(self.instrs[k][1])
+                later.update(self.extra_reads.get(k, ()))
         read_after.reverse()
         fns = []
         for b, needed_later in zip(bounds, read_after):
@@ -174,7 +190,7 @@ class _Program:
             for k in range(b, min(b + chunk, len(self.instrs))):
                 fn, ins, out = self.instrs[k]
                 names[f"f{k}"] = fn
-                for i in ins:
+                for i in (*ins, *self.extra_reads.get(k, ())):
                     if i not in defined:
                         lines.append(f"    v{i} = env[{i}]")
                         defined.add(i)
@@ -213,10 +229,22 @@ class _Program:
         """Instruction ``k`` as Python statements, skipping the op's checks and wrappers
         (shapes are fixed: the trace checked them); None to call the function."""
         _, ins, out = self.instrs[k]
+        v = [f"v{i}" for i in ins]
+        if k in self.view_of:  # a gradient buffer's region instead of new zeros
+            buf, index = self.view_of[k]
+            names[f"i{k}"] = index
+            return [f"v{out} = v{buf}[i{k}]"]
+        if k in self.out_view:  # the ufunc writes its result into a buffer's region
+            buf, index = self.out_view[k]
+            names[f"i{k}"] = index
+            return [f"v{out} = f{k}({', '.join(v)}, out=v{buf}[i{k}])"]
+        if k in self.alias:  # the gradient is already in place: pass the buffer on
+            return [f"v{out} = v{self.alias[k]}"]
+        if k in self.runs:
+            return _product_code(k, self.runs[k], out, names)
         meta = self.meta.get(k)
         if meta is None or k in self.wrap:
             return None
-        v = [f"v{i}" for i in ins]
         kind = meta[0]
         if kind == "scatter":  # getitem's accumulate: buffer[index] += g (a basic index)
             names[f"i{k}"] = meta[1]
@@ -504,8 +532,9 @@ class _Tracer:
             fixed, _ = self._params(params)
             every = None
             if prim.vjp_all is not None:
+                ans = out if 1 not in _unread_params(prim.vjp_all) else self._none_slot()
                 every = self._emit_rule(
-                    _variadic(prim.vjp_all, fixed, len(args)), (g, out, *args), names, extra
+                    _variadic(prim.vjp_all, fixed, len(args)), (g, ans, *args), names, extra
                 )
             for i, p in enumerate(node.inputs):
                 if p is None:
@@ -524,7 +553,9 @@ class _Tracer:
                     is not None
                 ):
                     rule = functools.partial(_call, factor_rule, fixed)
-                    pair = self._emit_rule(rule, (g, out, *args), names, extra)
+                    pair = self._emit_rule(
+                        rule, self._read_only(factor_rule, (g, out, *args)), names, extra
+                    )
                     if not names and factor_rule in _PAIR_RULES:  # (a, g): a tuple, inline
                         self.prog.meta[len(self.prog.instrs) - 1] = (
                             "pair",
@@ -538,6 +569,7 @@ class _Tracer:
                         buf = buffers[key] = self._emit(
                             functools.partial(np.zeros, shape, dtype), ()
                         )
+                        self.prog.zero_buffers.add(buf)
                     acc = functools.partial(_accumulate, prim.accumulate, fixed)
                     buffers[key] = self._emit_rule(acc, (buf, g, *args), names, extra)
                     if (
@@ -559,11 +591,13 @@ class _Tracer:
                             gi = lowered
                         else:
                             rule = functools.partial(_call, prim.vjps[i], fixed)
-                            gi = self._emit_rule(rule, (g, out, *args), names, extra)
+                            ins_read = self._read_only(prim.vjps[i], (g, out, *args))
+                            gi = self._emit_rule(rule, ins_read, names, extra)
                     else:
                         assert prim.vjp_n is not None
                         one = _variadic_one(prim.vjp_n, i, fixed, len(args))
-                        gi = self._emit_rule(one, (g, out, *args), names, extra)
+                        ans = out if 2 not in _unread_params(prim.vjp_n) else self._none_slot()
+                        gi = self._emit_rule(one, (g, ans, *args), names, extra)
                     pending.setdefault(key, []).append(gi)
         for key, leaf in needs.items():
             if key in pending or key in factors or key in buffers:
@@ -602,6 +636,24 @@ class _Tracer:
         del prog.leaf_slots[marks[3] :], prog.leaf_meta[marks[3] :], self.leaf_data[marks[3] :]
         return None
 
+    def _none_slot(self) -> int:
+        s = self.scalars.get("none")
+        if s is None:
+            s = self.scalars["none"] = self.prog.new_slot()
+            self.prog.consts.append((s, None))
+            self.values[s] = None
+        return s
+
+    def _read_only(self, rule: Callable[..., Any], slots: tuple[int, ...]) -> tuple[int, ...]:
+        """``slots`` with None for the parameters ``rule`` never reads (``ans`` of most rules):
+        a value passed to a rule lives until the rule runs, so an unread one would keep a
+        forward result (a whole input projection) alive through the backward pass."""
+        unread = _unread_params(rule)
+        if not unread:
+            return slots
+        none = self._none_slot()
+        return tuple(none if i in unread else s for i, s in enumerate(slots))
+
     def _stand_in_slot(self, j: int) -> int:
         v = self.values[j]
         if isinstance(v, np.ndarray) and v.nbytes >= 2**16:
@@ -630,6 +682,33 @@ class _Tracer:
         for other in parts[1:]:
             g = self._emit(np.add, (g, other))
         return g
+
+
+_UNREAD: dict[Any, frozenset[int]] = {}
+_LOADS = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "LOAD_DEREF", "LOAD_CLOSURE"}
+
+
+def _unread_params(fn: Callable[..., Any]) -> frozenset[int]:
+    """Positions of ``fn``'s positional parameters its code never reads (empty if unsure).
+
+    Read from the bytecode: a parameter that is never loaded cannot reach anything, so a
+    rule that ignores ``ans`` can be given None for it. Parameters captured by an inner
+    function count as read; anything but a plain Python function is assumed to read all.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return frozenset()
+    found = _UNREAD.get(code)
+    if found is None:
+        import dis
+
+        n = code.co_argcount
+        params = code.co_varnames[:n]
+        loaded = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _LOADS}
+        loaded |= set(code.co_cellvars)
+        found = frozenset(i for i, name in enumerate(params) if name not in loaded)
+        _UNREAD[code] = found
+    return found
 
 
 def _pair_rules() -> dict[Any, tuple[int, int]]:
@@ -873,3 +952,183 @@ def jit(fn: Callable[..., Any]) -> Jitted:
 
 
 _PAIR_RULES = _pair_rules()
+
+
+def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set[int]:
+    """The memory plan of the gradient buffers; returns the slots that became regions.
+
+    A sparse gradient (a projection's rows, an LSTM step's gate slices) is added into a
+    zeroed buffer, one region per use. Where a region is written exactly once, the value
+    added is made in that region instead: a zeroed buffer of its own becomes a view of the
+    region (a step's gate gradients, written slice by slice, are then the projection's row),
+    or the ufunc that computes it writes there with ``out=`` (an RNN step's pre-activation
+    gradient). The scatter is then a no-op. The buffer's zeros instruction moves up to before
+    the first such write. A weight's gradient ``Σ aᵀ b`` whose ``b`` are consecutive rows of
+    one buffer reads those rows in place instead of concatenating copies (`_product_code`).
+    """
+    scatters = {k: m[1] for k, m in prog.meta.items() if m[0] == "scatter"}
+    if not scatters:
+        return set()
+    instrs = prog.instrs
+    producer = {out: k for k, (_, _, out) in enumerate(instrs)}
+    root: dict[int, int] = {z: z for z in prog.zero_buffers}
+    chains: dict[int, list[int]] = {}
+    for k in sorted(scatters):
+        r = root.get(instrs[k][1][0])
+        if r is not None:
+            root[instrs[k][2]] = r
+            chains.setdefault(r, []).append(k)
+    finals = {instrs[ks[-1]][2]: r for r, ks in chains.items()}
+    plans: list[tuple[int, int, Any, str, int]] = []  # (scatter, root, index, kind, target)
+    taken: set[int] = set()
+    for r, ks in chains.items():
+        buf = values[r]
+        written = np.zeros(buf.shape, dtype=np.int32)
+        for k in ks:
+            written[scatters[k]] += 1
+        for k in ks:
+            index, g = scatters[k], instrs[k][1][1]
+            gv = values.get(g)
+            region = buf[index]
+            if (
+                g in keep
+                or g in taken
+                or not isinstance(gv, np.ndarray)
+                or (gv.shape, gv.dtype) != (region.shape, buf.dtype)
+                or (written[index] != 1).any()
+            ):
+                continue
+            small = finals.get(g)
+            j = producer.get(g)
+            if (
+                small is not None
+                and small != r
+                and all(instrs[c][1][0] != r for c in chains[small])
+            ):
+                if values[small].shape != region.shape:
+                    continue
+                plans.append((k, r, index, "view", producer[small]))
+            elif (
+                j is not None
+                and isinstance(instrs[j][0], np.ufunc)
+                and instrs[j][0].nout == 1
+                and j not in prog.wrap
+                and gv.base is None
+            ):
+                plans.append((k, r, index, "out", j))
+            else:
+                continue
+            taken.add(g)
+    if not plans:
+        return set()
+    # Move each buffer's zeros instruction up to before the first write into it.
+    first: dict[int, int] = {}
+    for _, r, _, _, target in plans:
+        first[r] = min(first.get(r, target), target)
+    order = list(range(len(instrs)))
+    for r, target in sorted(first.items(), key=lambda kv: kv[1]):
+        z = producer[r]
+        pos = order.index(z)
+        if pos > order.index(target):
+            order.pop(pos)
+            order.insert(order.index(target), z)
+    new = {old: i for i, old in enumerate(order)}
+    if not _ordered([instrs[old] for old in order], plans, new, instrs):
+        return set()  # a move broke an order the program needs: keep the plain program
+    prog.instrs = [instrs[old] for old in order]
+    prog.meta = {new[k]: m for k, m in prog.meta.items()}
+    prog.wrap = {new[k] for k in prog.wrap}
+    pinned: set[int] = set()
+    view_rows: dict[int, tuple[int, Any]] = {}  # slot -> (buffer, index) it now lives in
+    for k, r, index, kind, target in plans:
+        g = instrs[k][1][1]
+        t = new[target]
+        if kind == "view":
+            prog.view_of[t] = (r, index)
+            small_slot = instrs[target][2]
+            pinned.add(small_slot)
+        else:
+            prog.out_view[t] = (r, index)
+        prog.extra_reads[t] = (r,)
+        prog.alias[new[k]] = instrs[k][1][0]
+        pinned.add(g)
+        view_rows[g] = (r, index)
+    _plan_products(prog, values, view_rows)
+    return pinned
+
+
+def _ordered(
+    reordered: list[_Instr], plans: list[Any], new: dict[int, int], old: list[_Instr]
+) -> bool:
+    """Whether every slot is made before it is read, the plan's extra reads included."""
+    made: dict[int, int] = {out: i for i, (_, _, out) in enumerate(reordered)}
+    extra: dict[int, int] = {new[target]: r for _, r, _, _, target in plans}
+    for i, (_, ins, _) in enumerate(reordered):
+        for s in (*ins, *((extra[i],) if i in extra else ())):
+            if made.get(s, -1) >= i:
+                return False
+    return True
+
+
+def _plan_products(
+    prog: _Program, values: dict[int, Any], rows: dict[int, tuple[int, Any]]
+) -> None:
+    """Weight products ``Σ aᵀ b`` whose ``b`` are whole rows ``t`` of one buffer: runs of
+    consecutive rows are read from the buffer in place (see `_product_code`)."""
+    pairs = {k: m for k, m in prog.meta.items() if m[0] == "pair"}
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    for k, (fn, ins, _) in enumerate(prog.instrs):
+        if fn is not _multiply_out or len(ins) < 2:
+            continue
+        members = []  # (buffer, row, a slot) or None
+        for p in ins:
+            j = producer.get(p)
+            meta = pairs.get(j) if j is not None else None
+            if meta is None:
+                members.append(None)
+                continue
+            pin = prog.instrs[j][1]
+            a, b = pin[meta[1]], pin[meta[2]]
+            where = rows.get(b)
+            ok = where is not None and type(where[1]) is int and values[where[0]].ndim >= 2
+            members.append((where[0], where[1], a, b) if ok and where is not None else None)
+        runs: list[Any] = []
+        leftover = [p for p, m in zip(ins, members) if m is None]
+        by_buf: dict[int, list[tuple[int, int, int]]] = {}
+        for m in members:
+            if m is not None:
+                by_buf.setdefault(m[0], []).append((m[1], m[2], m[3]))
+        for buf, items in by_buf.items():
+            items.sort()
+            start = 0
+            for i in range(1, len(items) + 1):
+                if i == len(items) or items[i][0] != items[i - 1][0] + 1:
+                    run = items[start:i]
+                    runs.append((buf, run[0][0], run[-1][0] + 1, [a for _, a, _ in run]))
+                    start = i
+        if not runs:
+            continue
+        prog.runs[k] = [runs, leftover]
+        prog.extra_reads[k] = tuple(
+            {r[0] for r in runs} | {a for r in runs for a in r[3]} | set(leftover)
+        )
+
+
+def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> list[str]:
+    """``Σ aᵀ b`` with the ``b`` of each run read from its buffer's rows in place."""
+    runs, leftover = plan
+    names["_cat"] = np.concatenate
+    names["_multiply_out"] = _multiply_out
+    terms = []
+    for buf, lo, hi, a_slots in runs:
+        lhs = a_slots[0] if len(a_slots) == 1 else f"_cat(({', '.join(f'v{a}' for a in a_slots)},))"
+        lhs = f"v{lhs}" if len(a_slots) == 1 else lhs
+        rhs = f"v{buf}[{lo}:{hi}]"
+        terms.append(
+            f"_matmul({lhs}.reshape(-1, {lhs}.shape[-1]).T, {rhs}.reshape(-1, {rhs}.shape[-1]))"
+        )
+    if leftover:
+        terms.append(f"_multiply_out({', '.join(f'v{p}' for p in leftover)})")
+    code = [f"v{out} = {terms[0]}"]
+    code.extend(f"v{out} += {t}" for t in terms[1:])
+    return code
