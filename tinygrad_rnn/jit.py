@@ -1011,7 +1011,7 @@ def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set
             elif (
                 j is not None
                 and isinstance(instrs[j][0], np.ufunc)
-                and instrs[j][0].nout == 1
+                and getattr(instrs[j][0], "nout", 0) == 1
                 and j not in prog.wrap
                 and gv.base is None
             ):
@@ -1080,11 +1080,11 @@ def _plan_products(
     for k, (fn, ins, _) in enumerate(prog.instrs):
         if fn is not _multiply_out or len(ins) < 2:
             continue
-        members = []  # (buffer, row, a slot) or None
+        members: list[tuple[int, int, int, int] | None] = []  # (buffer, row, a, b) or None
         for p in ins:
             j = producer.get(p)
             meta = pairs.get(j) if j is not None else None
-            if meta is None:
+            if meta is None or j is None:
                 members.append(None)
                 continue
             pin = prog.instrs[j][1]
