@@ -348,3 +348,48 @@ def test_jit_equals_eager_for_random_programs_of_the_engines_ops(program: Any, s
             np.testing.assert_allclose(t.grad.data, expected, rtol=1e-11, atol=1e-12)
         w.data = w.data + 0.1 * rng.standard_normal(w.shape)
     assert len(jitted.programs) == 1
+
+
+def test_an_op_repeated_with_and_without_grad_keeps_its_gradient() -> None:
+    """The same op on the same values twice, once under no_grad: merging the two must not
+    lose the gradient of the one with a graph."""
+    w = Tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+
+    def step(x: Tensor) -> Tensor:
+        with tg.no_grad():
+            frozen = w.T
+        loss = (x @ w.T).sum() + (x @ frozen).sum() * 0.5
+        loss.backward()
+        return loss
+
+    rng = np.random.default_rng(0)
+    assert _compare(step, [w], [(Tensor(rng.standard_normal((4, 3))),) for _ in range(3)]) == 1
+
+
+def test_a_users_cell_taking_the_transpose_every_step_gets_one_weight_product() -> None:
+    """``h @ W.T`` written inside the loop: the T transposes are one op of the program, and
+    the weight's gradient is one product over all steps, not one per step."""
+    rng = np.random.default_rng(0)
+    w = Tensor(rng.standard_normal((4, 4)) * 0.3, requires_grad=True)
+
+    def step(xs: Tensor) -> Tensor:
+        h = xs[0]
+        for t in range(1, xs.shape[0]):
+            h = (xs[t] + h @ w.T).tanh()
+        loss = (h * h).sum()
+        loss.backward()
+        return loss
+
+    calls = [(Tensor(rng.standard_normal((12, 2, 4))),) for _ in range(3)]
+    jitted = tg.jit(step)
+    assert _compare(step, [w], calls) == 1
+    jitted(*calls[0])
+    prog = next(iter(jitted.programs.values()))
+    import importlib
+
+    products = [
+        fn
+        for fn, _, _ in prog.instrs
+        if fn is importlib.import_module("tinygrad_rnn.jit")._multiply_out
+    ]
+    assert len(products) == 1

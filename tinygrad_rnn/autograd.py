@@ -330,13 +330,12 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result.grad = None
     result.name = None
     result._hooks = None
+    result._node = None
+    result.requires_grad = needs_grad and _ENABLED[0] and not prim.nondiff
     if _TRACE[0] is not None:  # a ``tinygrad_rnn.jit`` function is being traced
         _TRACE[0].record(prim, args, arrays, params, result)
-    if not (needs_grad and _ENABLED[0]) or prim.nondiff:
-        result.requires_grad = False
-        result._node = None
+    if not result.requires_grad:
         return result
-    result.requires_grad = True
     if prim.shape_only:
         for i in prim.shape_only:
             a = arrays[i]

@@ -59,7 +59,8 @@ class _Program:
         self.contiguous: set[int] = set()
         self.chunks: list[Callable[[list[Any]], None]] | None = None
         self.stats = {"instructions": 0, "in_place": 0}
-        self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
+        self.zero_buffers: set[int] = set()
+        self.sources: list[str] = []  # slots of the zeroed gradient buffers
         # The memory plan (see `_plan_buffers`): instructions that write into a region of a
         # gradient buffer instead of a new array, scatters that become no-ops, weight
         # products read straight from a buffer's rows.
@@ -220,7 +221,9 @@ class _Program:
                 if x in produced:
                     lines.append(f"    env[{x}] = v{x}")
             lines.append("    return None")
-            code = compile("\n".join(lines), f"<jit program, instructions {b}->", "exec")
+            source = "\n".join(lines)
+            self.sources.append(source)  # for debugging: what a replay runs
+            code = compile(source, f"<jit program, instructions {b}->", "exec")
             exec(code, names)
             fns.append(names["_chunk"])
         return fns
@@ -325,6 +328,9 @@ class _Tracer:
         # of the replay, not a constant.
         self.array_slot: dict[int, int] = {}
         self.cse: dict[Any, int] = {}
+        # Results merged into an earlier op's slot: their gradient is that slot's, which the
+        # earliest op passes on once (a user's cell taking W.T every step: one product).
+        self.duplicates: set[int] = set()
         self.scalars: dict[Any, int] = {}
         self.leaf_data: list[tuple[Tensor, Any]] = []
         for i, a in enumerate(flat_args):
@@ -409,7 +415,13 @@ class _Tracer:
         # The same op on the same slots with the same parameters is computed once (every
         # step's transposed weight in the backward, a slice taken twice): ops are pure.
         try:
-            key: Any = (prim, ins, tuple(sorted(from_slots.items())), _param_key(fixed))
+            key: Any = (
+                prim,
+                ins,
+                tuple(sorted(from_slots.items())),
+                _param_key(fixed),
+                result.requires_grad,  # one made under no_grad has no graph to pass on
+            )
             hash(key)
         except TypeError:
             key = None
@@ -422,6 +434,7 @@ class _Tracer:
                 names_seen = tuple(from_slots)
                 extra_seen = tuple(from_slots[k] for k in names_seen)
                 self.records.append((prim, ins, params, result, seen, names_seen, extra_seen))
+                self.duplicates.add(id(result))
                 return
         extra: tuple[int, ...] = ()
         if from_slots:
@@ -521,6 +534,8 @@ class _Tracer:
         needs: dict[int, Tensor] = {}
         for prim, ins, params, result, out, names, extra in reversed(list(self.records)):
             if out not in pending and out not in factors and out not in buffers:
+                continue
+            if id(result) in self.duplicates:
                 continue
             g = self._finish(out, pending, factors, buffers)
             node = result._node
@@ -1119,16 +1134,20 @@ def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> l
     runs, leftover = plan
     names["_cat"] = np.concatenate
     names["_multiply_out"] = _multiply_out
-    terms = []
-    for buf, lo, hi, a_slots in runs:
-        lhs = a_slots[0] if len(a_slots) == 1 else f"_cat(({', '.join(f'v{a}' for a in a_slots)},))"
-        lhs = f"v{lhs}" if len(a_slots) == 1 else lhs
+    code, terms = [], []
+    for n, (buf, lo, hi, a_slots) in enumerate(runs):
+        if len(a_slots) == 1:
+            lhs = f"v{a_slots[0]}"
+        else:
+            lhs = f"_lhs{n}"
+            code.append(f"{lhs} = _cat(({', '.join(f'v{a}' for a in a_slots)},))")
         rhs = f"v{buf}[{lo}:{hi}]"
         terms.append(
             f"_matmul({lhs}.reshape(-1, {lhs}.shape[-1]).T, {rhs}.reshape(-1, {rhs}.shape[-1]))"
         )
     if leftover:
         terms.append(f"_multiply_out({', '.join(f'v{p}' for p in leftover)})")
-    code = [f"v{out} = {terms[0]}"]
+    code.append(f"v{out} = {terms[0]}")
     code.extend(f"v{out} += {t}" for t in terms[1:])
+    code.extend(f"del _lhs{n}" for n, r in enumerate(runs) if len(r[3]) > 1)
     return code
