@@ -183,7 +183,12 @@ class UserCellProblem:
 
     def grads(self) -> dict[str, np.ndarray]:
         """Every parameter's gradient after the last step, copied, by name."""
-        return {k: np.array(p.grad.data) for k, p in self.params.items()}
+        out = {}
+        for k, p in self.params.items():
+            if p.grad is None:
+                raise RuntimeError(f"grads: {k} has no gradient; run eager() or jitted() first")
+            out[k] = np.array(p.grad.data)
+        return out
 
     def floor_grads(self) -> dict[str, Any]:
         """The numpy floor's gradients on the same problem (``lstm_by_hand`` only)."""
