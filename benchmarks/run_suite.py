@@ -220,7 +220,11 @@ def machine_header(args: argparse.Namespace, load_start: tuple[float, ...]) -> l
         f"{_load(load_end[:1])} after, on {cores} cores): "
         "times are inflated and unsteady, multi-threaded BLAS calls most of all; trust the "
         "round-robin ratios over absolute times"
-        + ("" if args.threads == 1 else ", or rerun when idle or with `--threads 1`")
+        + (
+            ""
+            if args.threads == 1 or env.get("OPENBLAS_NUM_THREADS") == "1"
+            else ", or rerun when idle or with `--threads 1`"
+        )
     ]
     return [
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; commit: {git_commit()}",
