@@ -331,6 +331,7 @@ class _Tracer:
         # Results merged into an earlier op's slot: their gradient is that slot's, which the
         # earliest op passes on once (a user's cell taking W.T every step: one product).
         self.duplicates: set[int] = set()
+        self.templates: dict[Any, Any] = {}  # lowered rules, by rule and argument shapes
         self.scalars: dict[Any, int] = {}
         self.leaf_data: list[tuple[Tensor, Any]] = []
         for i, a in enumerate(flat_args):
@@ -627,6 +628,18 @@ class _Tracer:
         program holds only the ops' forwards. None (nothing recorded) when the rule cannot be
         lowered: it read raw values (a mask) or did not return a Tensor."""
         prog = self.prog
+        try:
+            # Which arguments are the same slot (x * x) is part of the key: a template made
+            # from one must name its inputs by the first position.
+            same = tuple(slots.index(x) for x in slots)
+            described = tuple(_describe(self.values[x]) for x in slots)
+            tkey: Any = (rule, _param_key(params), same, described)
+            hash(tkey)
+        except TypeError:
+            tkey = None
+        template = self.templates.get(tkey) if tkey is not None else None
+        if template is not None:
+            return self._apply_template(template, slots)
         marks = (len(prog.instrs), len(self.records), len(prog.consts), len(prog.leaf_slots))
         tensors = []
         for s in slots:
@@ -644,12 +657,81 @@ class _Tracer:
             and _ops._RAW_READS[0] == reads
             and len(prog.leaf_slots) == marks[3]
         ):
-            return self._tensor_slot(result)
+            out = self._tensor_slot(result)
+            if tkey is not None:
+                made = self._make_template(self.records[marks[1] :], slots, out)
+                if made is not None:
+                    self.templates[tkey] = made
+            return out
         prog.wrap = {k for k in prog.wrap if k < marks[0]}
         prog.meta = {k: v for k, v in prog.meta.items() if k < marks[0]}
         del prog.instrs[marks[0] :], self.records[marks[1] :], prog.consts[marks[2] :]
         del prog.leaf_slots[marks[3] :], prog.leaf_meta[marks[3] :], self.leaf_data[marks[3] :]
         return None
+
+    def _make_template(self, records: list[Any], slots: Any, out: int) -> Any:
+        """The ops a lowered rule recorded, with their inputs named by position (one of the
+        rule's arguments, an earlier op of the rule, or a constant), so that the same rule on
+        values of the same shapes and dtypes is recorded again without running it on
+        Tensors (an RNN's T steps lower each rule once). None if something does not fit."""
+        args: dict[int, int] = {}
+        for k, x in enumerate(slots):
+            args.setdefault(x, k)  # the first position, as the key's pattern says
+        consts = {x for x, _ in self.prog.consts}
+        made: dict[int, int] = {}
+        steps: list[Any] = []
+        for prim, ins, params, _, rec_out, names, _ in records:
+            if names:
+                return None
+            refs: list[tuple[str, Any]] = []
+            for x in ins:
+                if x in made:
+                    refs.append(("step", made[x]))
+                elif x in args:
+                    refs.append(("arg", args[x]))
+                elif x in consts:
+                    refs.append(("slot", x))
+                else:
+                    return None
+            fn = functools.partial(prim.forward, **params) if params else prim.forward
+            made[rec_out] = len(steps)
+            steps.append((prim, params, fn, tuple(refs)))
+        if out in made:
+            result: tuple[str, int] = ("step", made[out])
+        elif out in args:
+            result = ("arg", args[out])
+        else:
+            return None
+        return steps, result
+
+    def _apply_template(self, template: Any, slots: Any) -> int:
+        """Record a lowered rule again from its template (see `_make_template`)."""
+        steps, result = template
+        prog = self.prog
+        outs: list[int] = []
+        for prim, params, fn, refs in steps:
+            ins = tuple(
+                slots[r] if kind == "arg" else outs[r] if kind == "step" else r for kind, r in refs
+            )
+            key = (prim, ins, (), _param_key(params), False)
+            seen = self.cse.get(key)
+            if seen is not None:
+                outs.append(seen)
+                continue
+            value = prim.forward(*[self.values[x] for x in ins], **params)
+            if type(value) is not np.ndarray:
+                value = np.asarray(value)
+            out = prog.new_slot()
+            self.values[out] = value
+            self.array_slot[id(value)] = out
+            if value.ndim == 0:
+                prog.wrap.add(len(prog.instrs))
+            prog.meta[len(prog.instrs)] = (prim, params)
+            prog.instrs.append((fn, ins, out))
+            self.cse[key] = out
+            outs.append(out)
+        kind, r = result
+        return slots[r] if kind == "arg" else outs[r]
 
     def _none_slot(self) -> int:
         s = self.scalars.get("none")
@@ -729,6 +811,15 @@ def _unread_params(fn: Callable[..., Any]) -> frozenset[int]:
 def _pair_rules() -> dict[Any, tuple[int, int]]:
     """Factor rules that return two of their arguments: positions in (g, ans, *inputs)."""
     return {_ops._addmm_factors_b: (3, 0), _ops._matmul_factors_b: (2, 0)}
+
+
+def _describe(value: Any) -> Any:
+    """What a lowered rule's ops may depend on: shape and dtype (None for None)."""
+    if isinstance(value, np.ndarray):
+        return (value.shape, value.dtype.str)
+    if value is None:
+        return None
+    raise TypeError("not an array")
 
 
 def _param_key(params: dict[str, Any]) -> Any:
