@@ -60,7 +60,8 @@ class _Program:
         self.chunks: list[Callable[[list[Any]], None]] | None = None
         self.stats = {"instructions": 0, "in_place": 0}
         self.zero_buffers: set[int] = set()
-        self.sources: list[str] = []  # slots of the zeroed gradient buffers
+        self.sources: list[str] = []
+        self.trace_values: dict[int, Any] | None = None  # slots of the zeroed gradient buffers
         # The memory plan (see `_plan_buffers`): instructions that write into a region of a
         # gradient buffer instead of a new array, scatters that become no-ops, weight
         # products read straight from a buffer's rows.
@@ -271,7 +272,10 @@ class _Program:
         return None
 
     def run(self, flat_args: list[Any]) -> list[Any]:
-        if self.chunks is None:  # generated on the first replay: tracing does not pay for it
+        if self.chunks is None:  # planned and generated on the first replay, not while tracing
+            if self.trace_values is not None:
+                self.plan(self.trace_values)
+                self.trace_values = None
             self.chunks = self._compile()
         env: list[Any] = [None] * self.n
         for s, v in self.consts:
@@ -1020,7 +1024,9 @@ class Jitted:
         _refuse_copied_arguments(tracer, flat_wrapped)
         prog = tracer.prog
         prog.outputs = _output_spec(result, tracer)
-        prog.plan(tracer.values)
+        # Planned (and compiled) on the first replay, so that tracing does not pay for it;
+        # until then the program holds the trace's values (it did during the trace too).
+        prog.trace_values = tracer.values
         self.programs[sig] = prog
         env = [tracer.values.get(i) for i in range(prog.n)]
         return _build_output(prog.outputs, env)
