@@ -85,7 +85,23 @@ class _Program:
         and no other live slot is a view of it.
         """
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
-        pinned = _plan_buffers(self, values, keep)
+        pinned = _plan_memory(self, values, keep)
+        producer = {out: k for k, (_, _, out) in enumerate(self.instrs)}
+        for k, meta in self.meta.items():
+            # (Wᵀ)ᵀ is W: the backward's transpose of a forward transpose reads W itself,
+            # which is C-ordered (the transpose in between may be a C-ordered copy below).
+            if meta[0] is _ops._transpose and meta[1].get("axes") is None:
+                j = producer.get(self.instrs[k][1][0])
+                inner = self.meta.get(j) if j is not None else None
+                if (
+                    j is not None
+                    and inner is not None
+                    and inner[0] is _ops._transpose
+                    and inner[1].get("axes") is None
+                ):
+                    source = self.instrs[j][1][0]
+                    self.alias[k] = source
+                    self.extra_reads[k] = (*self.extra_reads.get(k, ()), source)
         last: dict[int, int] = {}
         for k, (_, ins, out) in enumerate(self.instrs):
             for i in (*ins, *self.extra_reads.get(k, ())):
@@ -1066,7 +1082,17 @@ def jit(fn: Callable[..., Any]) -> Jitted:
 _PAIR_RULES = _pair_rules()
 
 
-def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set[int]:
+def _plan_memory(prog: _Program, values: dict[int, Any], keep: set[int]) -> set[int]:
+    """Gradient buffers, stacked outputs, then the weight products that read their rows."""
+    pinned, rows = _plan_buffers(prog, values, keep)
+    _plan_stacks(prog, values, keep, pinned, rows)
+    _plan_products(prog, values, rows)
+    return pinned
+
+
+def _plan_buffers(
+    prog: _Program, values: dict[int, Any], keep: set[int]
+) -> tuple[set[int], dict[int, tuple[int, Any]]]:
     """The memory plan of the gradient buffers; returns the slots that became regions.
 
     A sparse gradient (a projection's rows, an LSTM step's gate slices) is added into a
@@ -1080,7 +1106,7 @@ def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set
     """
     scatters = {k: m[1] for k, m in prog.meta.items() if m[0] == "scatter"}
     if not scatters:
-        return set()
+        return set(), {}
     instrs = prog.instrs
     producer = {out: k for k, (_, _, out) in enumerate(instrs)}
     root: dict[int, int] = {z: z for z in prog.zero_buffers}
@@ -1132,7 +1158,7 @@ def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set
                 continue
             taken.add(g)
     if not plans:
-        return set()
+        return set(), {}
     # Move each buffer's zeros instruction up to before the first write into it.
     first: dict[int, int] = {}
     for _, r, _, _, target in plans:
@@ -1146,7 +1172,7 @@ def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set
             order.insert(order.index(target), z)
     new = {old: i for i, old in enumerate(order)}
     if not _ordered([instrs[old] for old in order], plans, new, instrs):
-        return set()  # a move broke an order the program needs: keep the plain program
+        return set(), {}  # a move broke an order the program needs: keep the plain program
     prog.instrs = [instrs[old] for old in order]
     prog.meta = {new[k]: m for k, m in prog.meta.items()}
     prog.wrap = {new[k] for k in prog.wrap}
@@ -1165,8 +1191,76 @@ def _plan_buffers(prog: _Program, values: dict[int, Any], keep: set[int]) -> set
         prog.alias[new[k]] = instrs[k][1][0]
         pinned.add(g)
         view_rows[g] = (r, index)
-    _plan_products(prog, values, view_rows)
-    return pinned
+    return pinned, view_rows
+
+
+def _plan_stacks(
+    prog: _Program,
+    values: dict[int, Any],
+    keep: set[int],
+    pinned: set[int],
+    rows: dict[int, tuple[int, Any]],
+) -> None:
+    """A ``stack`` along axis 0 of values that ufuncs make (a layer's hidden states):
+    the stacked array is allocated before the first of them and each ufunc writes its
+    result into its row with ``out=``, so the stack copies nothing and the rows (``h_t``)
+    are views a weight product can read in place."""
+    stacks = [prog.instrs[k][2] for k, m in prog.meta.items() if m[0] is _ops._stack]
+    for target in stacks:  # by output slot: each move renumbers the instructions
+        k = next(j for j, (_, _, o) in enumerate(prog.instrs) if o == target)
+        fn, ins, out = prog.instrs[k]
+        stacked = values.get(out)
+        if prog.meta[k][1].get("axis", 0) != 0 or len(set(ins)) != len(ins):
+            continue
+        if not isinstance(stacked, np.ndarray) or stacked.shape[:1] != (len(ins),):
+            continue
+        producer = {o: j for j, (_, _, o) in enumerate(prog.instrs)}
+        makers = []
+        for x in ins:
+            j = producer.get(x)
+            xv = values.get(x)
+            if (
+                j is None
+                or not isinstance(prog.instrs[j][0], np.ufunc)
+                or getattr(prog.instrs[j][0], "nout", 0) != 1
+                or j in prog.out_view
+                or j in prog.wrap
+                or x in pinned
+                or x in keep
+                or not isinstance(xv, np.ndarray)
+                or xv.base is not None
+                or (xv.shape, xv.dtype) != (stacked.shape[1:], stacked.dtype)
+            ):
+                break
+            makers.append(j)
+        else:
+            first = min(makers)
+            alloc = functools.partial(np.empty, stacked.shape, stacked.dtype)
+            del prog.meta[k]
+            prog.instrs[k] = (alloc, (), out)
+            new = _move(prog, k, first)
+            for t, (x, j) in enumerate(zip(ins, makers)):
+                prog.out_view[new[j]] = (out, t)
+                prog.extra_reads[new[j]] = (*prog.extra_reads.get(new[j], ()), out)
+                pinned.add(x)
+                rows[x] = (out, t)
+
+
+def _move(prog: _Program, src: int, dst: int) -> dict[int, int]:
+    """Move instruction ``src`` to position ``dst`` (< src); returns old -> new indices and
+    renumbers everything keyed by instruction."""
+    order = list(range(len(prog.instrs)))
+    order.pop(src)
+    order.insert(dst, src)
+    new = {old: i for i, old in enumerate(order)}
+    prog.instrs = [prog.instrs[old] for old in order]
+    prog.meta = {new[k]: m for k, m in prog.meta.items()}
+    prog.wrap = {new[k] for k in prog.wrap}
+    prog.view_of = {new[k]: v for k, v in prog.view_of.items()}
+    prog.out_view = {new[k]: v for k, v in prog.out_view.items()}
+    prog.alias = {new[k]: v for k, v in prog.alias.items()}
+    prog.extra_reads = {new[k]: v for k, v in prog.extra_reads.items()}
+    return new
 
 
 def _ordered(
@@ -1215,15 +1309,52 @@ def _plan_products(
             start = 0
             for i in range(1, len(items) + 1):
                 if i == len(items) or items[i][0] != items[i - 1][0] + 1:
-                    run = items[start:i]
-                    runs.append((buf, run[0][0], run[-1][0] + 1, [a for _, a, _ in run]))
+                    runs.extend(_split_by_a_rows(buf, items[start:i], rows, values))
                     start = i
         if not runs:
             continue
         prog.runs[k] = [runs, leftover]
-        prog.extra_reads[k] = tuple(
-            {r[0] for r in runs} | {a for r in runs for a in r[3]} | set(leftover)
-        )
+        reads = {r[0] for r in runs} | set(leftover)
+        for r in runs:
+            reads |= {r[3][1]} if r[3][0] == "rows" else set(r[3][1])
+        prog.extra_reads[k] = tuple(reads)
+
+
+def _split_by_a_rows(
+    buf: int, items: list[tuple[int, int, int]], rows: dict[int, tuple[int, Any]], values: Any
+) -> list[Any]:
+    """Consecutive ``b`` rows ``items`` (row, a, b) cut where the ``a`` stop being
+    consecutive rows of one buffer: ``(buf, lo, hi, ("rows", abuf, alo) | ("cat", [a]))``."""
+    out: list[Any] = []
+    pieces: list[list[tuple[int, int, int]]] = []
+    for item in items:
+        where = rows.get(item[1])
+        if pieces:
+            prev = rows.get(pieces[-1][-1][1])
+            if (
+                where is not None
+                and prev is not None
+                and where[0] == prev[0]
+                and type(where[1]) is int
+                and type(prev[1]) is int
+                and where[1] == prev[1] + 1
+            ):
+                pieces[-1].append(item)
+                continue
+        pieces.append([item])
+    cat: list[tuple[int, int, int]] = []
+    for piece in pieces + [[]]:
+        where = rows.get(piece[0][1]) if piece else None
+        if piece and len(piece) > 1 and where is not None and type(where[1]) is int:
+            if cat:
+                out.append((buf, cat[0][0], cat[-1][0] + 1, ("cat", [a for _, a, _ in cat])))
+                cat = []
+            out.append((buf, piece[0][0], piece[-1][0] + 1, ("rows", where[0], where[1])))
+        else:
+            cat.extend(piece)
+    if cat:
+        out.append((buf, cat[0][0], cat[-1][0] + 1, ("cat", [a for _, a, _ in cat])))
+    return out
 
 
 def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> list[str]:
@@ -1232,12 +1363,16 @@ def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> l
     names["_cat"] = np.concatenate
     names["_multiply_out"] = _multiply_out
     code, terms = [], []
-    for n, (buf, lo, hi, a_slots) in enumerate(runs):
-        if len(a_slots) == 1:
-            lhs = f"v{a_slots[0]}"
+    temps = []
+    for n, (buf, lo, hi, a_spec) in enumerate(runs):
+        if a_spec[0] == "rows":  # the a of these rows are rows of a stacked buffer too
+            lhs = f"v{a_spec[1]}[{a_spec[2]}:{a_spec[2] + hi - lo}]"
+        elif len(a_spec[1]) == 1:
+            lhs = f"v{a_spec[1][0]}"
         else:
             lhs = f"_lhs{n}"
-            code.append(f"{lhs} = _cat(({', '.join(f'v{a}' for a in a_slots)},))")
+            temps.append(lhs)
+            code.append(f"{lhs} = _cat(({', '.join(f'v{a}' for a in a_spec[1])},))")
         rhs = f"v{buf}[{lo}:{hi}]"
         terms.append(
             f"_matmul({lhs}.reshape(-1, {lhs}.shape[-1]).T, {rhs}.reshape(-1, {rhs}.shape[-1]))"
@@ -1246,5 +1381,5 @@ def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> l
         terms.append(f"_multiply_out({', '.join(f'v{p}' for p in leftover)})")
     code.append(f"v{out} = {terms[0]}")
     code.extend(f"v{out} += {t}" for t in terms[1:])
-    code.extend(f"del _lhs{n}" for n, r in enumerate(runs) if len(r[3]) > 1)
+    code.extend(f"del {t}" for t in temps)
     return code
