@@ -324,6 +324,22 @@ def _xent_params(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[str
     return draw_params()
 
 
+def _xent_ignore_params(shs: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[dict[str, Any]]:
+    """``_xent_params`` with some targets set to an ``ignore_index`` (loss and gradient 0)."""
+    shape = shs[0]
+
+    @st.composite
+    def draw_params(draw: Any) -> dict[str, Any]:
+        axis = draw(st.integers(0, len(shape) - 1))
+        rest = shape[:axis] + shape[axis + 1 :]
+        ignore = draw(st.sampled_from([-100, -1, shape[axis]]))
+        classes = st.integers(0, shape[axis] - 1)
+        targets = draw(hnp.arrays(np.intp, rest, elements=st.one_of(classes, st.just(ignore))))
+        return {"targets": targets, "axis": axis, "ignore_index": ignore}
+
+    return draw_params()
+
+
 @st.composite
 def _special_exponent_case(draw: Any) -> Case:
     """Positive bases with exponents 0, 1, 2, -1, 0.5 exactly (special-cased in pow's rule)."""
@@ -409,6 +425,12 @@ SPECS: list[OpSpec] = [
         "softmax_cross_entropy[targets as input]",
         lambda x, targets, axis: ops.softmax_cross_entropy(x, targets, axis=axis),
         _case(one(1), [{"min_value": -30.0, "max_value": 30.0}], _xent_params),
+        ("softmax_cross_entropy",),
+    ),
+    OpSpec(  # some targets ignored: their loss and gradient are 0 inside the op
+        "softmax_cross_entropy[ignore_index]",
+        ops.softmax_cross_entropy,
+        _case(one(1), [{"min_value": -30.0, "max_value": 30.0}], _xent_ignore_params),
         ("softmax_cross_entropy",),
     ),
     OpSpec("astype", lambda x: ops.astype(x, x.dtype) * x, _case(one()), ("astype",)),
@@ -736,6 +758,7 @@ PRIM_CASES: list[PrimCase] = [
     PrimCase(ops.linear, _linear_case()),
     PrimCase(ops.sigmoid, _case(one(), [{"min_value": -8.0, "max_value": 8.0}])),
     PrimCase(ops.softmax_cross_entropy, _case(one(1), [{}], _xent_params)),
+    PrimCase(ops.softmax_cross_entropy, _case(one(1), [{}], _xent_ignore_params)),
     PrimCase(ops.exp, _case(one())),
     PrimCase(ops.log, _case(one(), [POSITIVE])),
     PrimCase(ops.log1p, _case(one(), [{"min_value": -0.75}])),

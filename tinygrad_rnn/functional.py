@@ -264,6 +264,18 @@ def cross_entropy(
     kept = targets if isinstance(targets, Tensor) else t
     if t.dtype != np.intp:  # e.g. uint8, whose difference with ignore_index would be float
         kept = ops.astype(kept, np.intp)
+    if weights is None and not label_smoothing:
+        # The common case in one op: ignored targets give loss 0 and no gradient inside it.
+        try:
+            loss = ops.softmax_cross_entropy(logits, kept, axis=ax, ignore_index=ignore_index)
+        except IndexError:
+            raise IndexError(_target_range_message(t, logits.shape[ax], ignore_index)) from None
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return loss.sum()
+        count = ops.sum(ops.astype(ops.not_equal(kept, ignore_index), logits.dtype))
+        return _weighted_mean(loss.sum(), count)
     counted = ops.astype(ops.sub(kept, ignore_index), np.bool_)  # nonzero: not ignored
     # Ignored targets become class 0, a valid index for the fused op; their loss is then
     # weighted 0 (finite logits give a finite loss there, so 0 · loss is 0).

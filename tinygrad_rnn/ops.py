@@ -699,8 +699,11 @@ def _target_flat_index(shape: tuple[int, ...], targets: np.ndarray, axis: int) -
     return np.take_along_axis(positions, np.expand_dims(targets, axis), axis).reshape(-1)
 
 
-def _check_targets(logits: np.ndarray, targets: Any, axis: int) -> None:
-    """Targets must be integer class indices of the logits' shape without ``axis``."""
+def _check_targets(
+    logits: np.ndarray, targets: Any, axis: int, ignore_index: int | None = None
+) -> None:
+    """Targets must be integer class indices of the logits' shape without ``axis``
+    (or ``ignore_index``)."""
     name = "softmax_cross_entropy"
     if not isinstance(targets, np.ndarray) or targets.dtype.kind not in "iu":
         raise TypeError(f"{name}: targets must be an integer array, got {type(targets).__name__}")
@@ -713,13 +716,26 @@ def _check_targets(logits: np.ndarray, targets: Any, axis: int) -> None:
             f"classes on axis {axis} need {expected}"
         )
     n = logits.shape[axis]
-    if targets.size and (targets.min() < 0 or targets.max() >= n):
-        low, high = targets.min(), targets.max()
+    counted = targets if ignore_index is None else targets[targets != ignore_index]
+    if counted.size and (counted.min() < 0 or counted.max() >= n):
+        low, high = counted.min(), counted.max()
         raise IndexError(f"{name}: targets must lie in [0, {n}), got values in [{low}, {high}]")
 
 
-def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) -> np.ndarray:
-    _check_targets(logits, targets, axis)
+def _kept(targets: Any, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The targets with ignored ones as class 0, and the mask of the others (None: all)."""
+    t = _value(targets) if isinstance(targets, Tensor) else targets
+    if ignore_index is None:
+        return t, None
+    keep = t != ignore_index
+    return np.where(keep, t, 0), keep
+
+
+def _softmax_xent_forward(
+    logits: np.ndarray, targets: np.ndarray, axis: int, ignore_index: int | None = None
+) -> np.ndarray:
+    _check_targets(logits, targets, axis, ignore_index)
+    targets, keep = _kept(targets, ignore_index)
     # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
     # logits neither overflow nor lose the small differences that make up the loss.
     m = logits.max(axis=axis, keepdims=True)
@@ -729,7 +745,10 @@ def _softmax_xent_forward(logits: np.ndarray, targets: np.ndarray, axis: int) ->
     with np.errstate(divide="ignore"):
         lse = np.log(np.exp(shifted).sum(axis=axis))
     picked = shifted.reshape(-1)[_target_flat_index(shifted.shape, targets, axis)]
-    return lse - picked.reshape(lse.shape)
+    loss = lse - picked.reshape(lse.shape)
+    if keep is not None:
+        loss *= keep  # an ignored target counts for nothing
+    return loss
 
 
 def _one_hot_like(logits: Any, targets: Any, axis: int) -> np.ndarray:
@@ -741,12 +760,20 @@ def _one_hot_like(logits: Any, targets: Any, axis: int) -> np.ndarray:
 
 
 def _softmax_xent_accumulate(
-    buf: np.ndarray, g: np.ndarray, logits: np.ndarray, targets: np.ndarray, axis: int
+    buf: np.ndarray,
+    g: np.ndarray,
+    logits: np.ndarray,
+    targets: np.ndarray,
+    axis: int,
+    ignore_index: int | None = None,
 ) -> None:
     # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)).
     # C order whatever the layout of ``logits`` (a transposed view, batch first, ...): the
     # flat positions of the targets below are C-order positions, and ``reshape(-1)`` of
     # anything else would be a copy, so the subtraction would be lost.
+    targets, keep = _kept(targets, ignore_index)
+    if keep is not None:
+        g = g * keep
     p = np.subtract(logits, logits.max(axis=axis, keepdims=True), order="C")
     np.exp(p, out=p)
     p /= p.sum(axis=axis, keepdims=True)
@@ -760,16 +787,23 @@ def _softmax_xent_accumulate(
 # ``targets`` (integer class indices, never differentiated) may be passed as a keyword or as
 # the second input; as an input it may be computed by other ops (``F.cross_entropy`` maps
 # ``ignore_index`` to a valid class that way), which a jit replay then recomputes per call.
+def _softmax_xent_rule(
+    g: Any, ans: Any, logits: Any, targets: Any, axis: int, ignore_index: int | None = None
+) -> Any:
+    classes, keep = _kept(targets, ignore_index)
+    if keep is not None:  # a constant mask: an ignored target passes no gradient
+        g = g * _like(keep, g)
+    return _expand_reduced(g, logits.shape, axis, False) * (
+        exp(logits - logsumexp(logits, axis=axis, keepdims=True))
+        - _one_hot_like(logits, classes, axis)
+    )
+
+
+# ``ignore_index``: targets equal to it give loss 0 and no gradient (PyTorch's option).
 softmax_cross_entropy = Primitive(
     "softmax_cross_entropy",
     _softmax_xent_forward,
-    lambda g, ans, logits, targets, axis: (
-        _expand_reduced(g, logits.shape, axis, False)
-        * (
-            exp(logits - logsumexp(logits, axis=axis, keepdims=True))
-            - _one_hot_like(logits, targets, axis)
-        )
-    ),
+    _softmax_xent_rule,
     accumulate=_softmax_xent_accumulate,
 )
 
