@@ -1208,7 +1208,7 @@ def _plan_stacks(
     stacks = [prog.instrs[k][2] for k, m in prog.meta.items() if m[0] is _ops._stack]
     for target in stacks:  # by output slot: each move renumbers the instructions
         k = next(j for j, (_, _, o) in enumerate(prog.instrs) if o == target)
-        fn, ins, out = prog.instrs[k]
+        _, ins, out = prog.instrs[k]
         stacked = values.get(out)
         if prog.meta[k][1].get("axis", 0) != 0 or len(set(ins)) != len(ins):
             continue
@@ -1343,7 +1343,7 @@ def _split_by_a_rows(
                 continue
         pieces.append([item])
     cat: list[tuple[int, int, int]] = []
-    for piece in pieces + [[]]:
+    for piece in [*pieces, []]:
         where = rows.get(piece[0][1]) if piece else None
         if piece and len(piece) > 1 and where is not None and type(where[1]) is int:
             if cat:
