@@ -116,6 +116,78 @@ def _cprofile(step: Callable[[], float], repeats: int, top: int) -> str:
     return out.getvalue().replace(root, "")
 
 
+def _jit_per_kind(
+    step_jit: Callable[[], float], repeats: int
+) -> tuple[float, list[tuple[str, ...]]]:
+    """A replay of the jitted step, instruction by instruction: time per kind of instruction.
+
+    The program is generated once more with one instruction per function, each call timed
+    (which adds ~0.3 µs per instruction); the table says where a replay's time goes.
+    """
+    import importlib
+
+    jit_module = importlib.import_module("tinygrad_rnn.jit")
+    step_jit()
+    step_jit()  # traced, planned and compiled
+    plain = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step_jit()
+        plain.append(time.perf_counter() - t0)
+    jitted = [o for o in _live_objects() if isinstance(o, jit_module.Jitted)][-1]
+    prog = next(iter(jitted.programs.values()))
+    stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+
+    def kind(k: int) -> str:
+        for table, label in (
+            (prog.view_of, "view of a gradient buffer"),
+            (prog.alias, "alias (no-op)"),
+            (prog.runs, "weight product from rows"),
+        ):
+            if k in table:
+                return label
+        meta = prog.meta.get(k)
+        name = getattr(meta[0], "name", meta[0]) if meta else None
+        if name is None:
+            fn = prog.instrs[k][0]
+            while hasattr(fn, "func"):
+                fn = fn.func
+            name = getattr(fn, "__name__", type(fn).__name__)
+        suffix = " (in place)" if k in prog.inplace else " (out=)" if k in prog.out_view else ""
+        return f"{name}{suffix}"
+
+    single = prog._compile(chunk=1)
+    wrapped = []
+    for k, fn in enumerate(single):
+        label = kind(k)
+
+        def timed(env: list[Any], fn: Any = fn, label: str = label) -> None:
+            t0 = time.perf_counter()
+            fn(env)
+            entry = stats[label]
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t0
+
+        wrapped.append(timed)
+    saved, prog.chunks = prog.chunks, wrapped
+    try:
+        for _ in range(repeats):
+            step_jit()
+    finally:
+        prog.chunks = saved
+    rows = []
+    total = sum(t for _, t in stats.values())
+    for label, (n, t) in sorted(stats.items(), key=lambda kv: -kv[1][1]):
+        rows.append((label, str(int(n) // repeats), f"{t / repeats * 1e3:.3f}", f"{t / total:.0%}"))
+    return float(np.median(plain)) * 1e3, rows
+
+
+def _live_objects() -> list[Any]:
+    import gc
+
+    return gc.get_objects()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="rnn,lstm")
@@ -123,15 +195,28 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--top", type=int, default=20, help="functions in the cProfile table")
+    parser.add_argument(
+        "--jit", action="store_true", help="profile a replay of the jitted step instead"
+    )
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
     for model in args.models.split(","):
         for size in args.sizes.split(","):
-            ours, _, _, _ = bptt_step.make_problem(model, size, dtype)
+            problem = bptt_step.make_problem(model, size, dtype)
+            ours = problem[0]
+            B, H, V, T = bptt_step.SIZES[size]
+            if args.jit:
+                median, rows = _jit_per_kind(problem[1], args.repeats)
+                print(f"\n## {model.upper()} {size} (B={B}, H={H}, V={V}, T={T}), {dtype}, jit\n")
+                print(f"median replay without timers: {median:.3f} ms\n")
+                print("| instruction | calls per replay | ms | share |")
+                print("|---|---:|---:|---:|")
+                for row in rows:
+                    print("| " + " | ".join(row) + " |")
+                continue
             for _ in range(10):
                 ours()
             median, rows = _per_op(ours, args.repeats)
-            B, H, V, T = bptt_step.SIZES[size]
             print(f"\n## {model.upper()} {size} (B={B}, H={H}, V={V}, T={T}), {dtype}\n")
             print(f"median step without timers: {median:.3f} ms\n")
             print("| op | nodes/step | forward ms | backward ms | total ms |")

@@ -728,6 +728,8 @@ def _kept(targets: Any, ignore_index: int | None) -> tuple[np.ndarray, np.ndarra
     if ignore_index is None:
         return t, None
     keep = t != ignore_index
+    if keep.all():  # the usual case: nothing to mask
+        return t, None
     return np.where(keep, t, 0), keep
 
 
