@@ -183,6 +183,11 @@ class JitStep:
         self._jit, self._body, self._params, self._args = jit, body, params, args
         self.retrace()
 
+    @property
+    def params(self) -> list[Any]:
+        """The parameters whose gradients a call clears and computes (the step's, eager too)."""
+        return self._params
+
     def retrace(self) -> None:
         """Forget the traced program: the next call traces again."""
         self._fn = self._jit(self._body)
