@@ -8,8 +8,13 @@ elementary ops, compound ops and fast forms"):
 * ``factors``: a weight gradient as its two factors, multiplied out once over all steps;
 * ``accumulate``: a partial gradient (a slice, the cross-entropy's) added into one buffer;
 * ``vjp_all``: a variadic op's gradients (``stack``'s slices) in one call;
-* ``fresh``: the rule returns a new array, so later gradients are added into it in place;
-* ``shape_only``: inputs whose values no rule reads are saved as zero-byte stand-ins.
+
+Two more fields were measured by this script (``results/fast_forms.md``, at 78404b4) and
+then left the eager engine: ``fresh`` (a rule's result declared new, so later gradients
+were added into it in place: 0.97-1.02x, removed from ``Primitive``) and ``shape_only``
+(inputs saved as zero-byte stand-ins: 9-11 % slower at M and no memory saved, because eager
+nodes keep their input Tensors; the field stays for ``tinygrad_rnn.jit``, which frees values
+by liveness, and eager mode no longer makes stand-ins).
 
 For the **eager** step of ``bptt_step.make_problem`` (RNN and LSTM, sizes S and M) this
 times the step with every field as shipped ("all on"), with each field switched off in turn
@@ -62,8 +67,6 @@ ABSENT: dict[str, Any] = {
     "factors": None,
     "accumulate": None,
     "vjp_all": None,
-    "fresh": (),
-    "shape_only": (),
 }
 ALL_ON = "all on"
 ALL_OFF = "all off"

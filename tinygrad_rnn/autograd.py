@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn import tensor as _tensor
-from tinygrad_rnn.tensor import Tensor, _stand_in
+from tinygrad_rnn.tensor import Tensor
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -64,20 +63,18 @@ class Primitive:
         vjp_all: optional array-path form of ``vjp_n``, ``vjp_all(g, ans, args, **params)``
             returning every input's gradient at once (the n slices of a ``stack``'s
             gradient in one call instead of n). ``vjp_n`` stays the definition.
-        fresh: the inputs whose rule, on arrays, always returns a new array that nothing
-            else holds (a matrix product, not ``g`` passed through or a view of it). The
-            engine may then add further gradients into that array in place.
         shape_only: the inputs whose values no rule reads, only their shape and dtype
-            (a recurrent step's row of the input projection). The node saves a zero-byte
-            stand-in of the same shape and dtype for them instead of their values (when
-            they hold 64 KiB or more), so saving the node does not keep them alive.
+            (a recurrent step's row of the input projection). [`jit`][tinygrad_rnn.jit.jit]
+            passes such a rule a zero-byte stand-in instead of the value, so the value can
+            be freed after its last forward use. (Eager nodes keep their input Tensors, and
+            with them the values, so eager mode does not substitute: it cost 9-11 % of an
+            M-size step and freed nothing; ``benchmarks/fast_forms.py``.)
     """
 
     __slots__ = (
         "accumulate",
         "factors",
         "forward",
-        "fresh",
         "name",
         "nondiff",
         "shape_only",
@@ -95,7 +92,6 @@ class Primitive:
         accumulate: Callable[..., None] | None = None,
         factors: dict[int, Callable[..., Any]] | None = None,
         vjp_all: Rule | None = None,
-        fresh: tuple[int, ...] = (),
         shape_only: tuple[int, ...] = (),
     ) -> None:
         if vjp_all is not None and vjp_n is None:
@@ -107,7 +103,6 @@ class Primitive:
         self.vjps = vjps
         self.vjp_n = vjp_n
         self.vjp_all = vjp_all
-        self.fresh = tuple(fresh)
         self.shape_only = tuple(shape_only)
         self.nondiff = not vjps and vjp_n is None
 
@@ -336,16 +331,6 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         _TRACE[0].record(prim, args, arrays, params, result)
     if not result.requires_grad:
         return result
-    if prim.shape_only:
-        for i in prim.shape_only:
-            a = arrays[i]
-            # Small inputs are saved as they are: their memory is not worth the stand-in's
-            # time (an RNN of batch 1 would pay it on every step). A view counts by what it
-            # would keep alive: the slice of one gate keeps all four.
-            if type(a) is np.ndarray:
-                held = a if a.base is None else a.base
-                if held.nbytes >= _tensor._RELEASE_MIN_BYTES:
-                    arrays[i] = _stand_in(a)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
         node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)

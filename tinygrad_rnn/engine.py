@@ -182,7 +182,7 @@ class _Grads:
 
     Arrays the engine allocated itself are "owned" and may be updated in place: sums it
     made, multiplied-out weight-gradient products, the buffers sparse rules write into,
-    and what a rule declared to return as a new array (``Primitive.fresh``). Any other
+    . Any other
     gradient may be shared with another tensor or with the caller, so adding to it makes a
     new array.
     """
@@ -224,7 +224,7 @@ class _Grads:
 
     def add(self, key: int, g: Any, fresh: bool = False) -> None:
         """Add ``g`` to the gradient of ``key``; ``fresh``: ``g`` is a new array of the engine's
-        own (a product it made, or a rule's declared ``Primitive.fresh`` result), which may
+        own (a weight product it made), which may
         then be updated in place and may take another gradient in place."""
         prev = self.pending.get(key)
         if prev is None:
@@ -389,17 +389,15 @@ def _propagate(
         )
         # The fast forms below work on arrays only; ``vjps`` are the definitions.
         factors_of = accumulate = None
-        fresh_rules: tuple[int, ...] = ()
     else:
         ans = t.data
         args = node.arrays or ()
         factors_of = prim.factors
         accumulate = prim.accumulate
-        fresh_rules = prim.fresh
     params = node.params
     rules = prim.vjps
     vjp_n = prim.vjp_n  # a variadic op's rule
-    pending, owned_keys = grads.pending, grads.owned
+    pending = grads.pending
     # A variadic op's gradients all at once, when it has a form for that (array path).
     every = None if create_graph or prim.vjp_all is None else prim.vjp_all(g, ans, args, **params)
     i = -1
@@ -429,17 +427,10 @@ def _propagate(
                 assert vjp_n is not None  # a Primitive has one or the other
                 gi = vjp_n(i, g, ans, args, **params)
             key = id(p)
-            # A rule declared to return a new array (``Primitive.fresh``) hands the engine an
-            # array of its own: another gradient for the same tensor (an RNN's h_t gets one
-            # from the output and one from step t + 1) is added into it in place instead of
-            # into a new array. (Not under anomaly mode, which checks each rule's result.)
-            fresh = i in fresh_rules and type(gi) is np.ndarray and not anomaly_on
             if key in pending:
-                grads.add(key, gi, fresh)
+                grads.add(key, gi)
             else:  # the common case, without the call: the first gradient of a tensor
                 pending[key] = gi
-                if fresh:
-                    owned_keys.add(key)
         if anomaly_on:
             anomaly.check_backward(prim.name, i, gi, [np.shape(a) for a in args], node.trace)
 

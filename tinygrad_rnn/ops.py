@@ -238,7 +238,6 @@ matmul = Primitive(
     _matmul_grad_a,
     _matmul_grad_b,
     factors={1: _matmul_factors_b},
-    fresh=(0, 1),  # both rules end in a product or a sum of one
 )
 
 
@@ -305,7 +304,6 @@ linear = Primitive(
     lambda g, ans, x, w, b=None: _rows(g).T @ _rows(x),
     lambda g, ans, x, w, b=None: sum_to(g, b.shape),
     factors={1: lambda g, ans, x, w, b=None: (_rows(g), _rows(x))},
-    fresh=(0,),
 )
 
 
@@ -318,7 +316,6 @@ addmm = Primitive(
     lambda g, ans, c, a, b: g @ b.T,
     lambda g, ans, c, a, b: a.T @ g,
     factors={2: _addmm_factors_b},
-    fresh=(1,),
     shape_only=(0,),  # c's rule reads its shape: a step's row of a projection is not kept
 )
 
@@ -349,14 +346,12 @@ tanh = Primitive(
     "tanh",
     np.tanh,
     lambda g, ans, x: g * (1 - ans) * (1 + ans),
-    fresh=(0,),
     shape_only=(0,),
 )
 sigmoid = Primitive(
     "sigmoid",
     _sigmoid_forward,
     lambda g, ans, x: g * ans * (1 - ans),
-    fresh=(0,),
     shape_only=(0,),
 )
 
