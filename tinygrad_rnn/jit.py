@@ -70,6 +70,9 @@ class _Program:
         self.alias: dict[int, int] = {}  # scatter instr -> the buffer slot it passes on
         self.runs: dict[int, list[Any]] = {}  # product instr -> its rows' plan
         self.extra_reads: dict[int, tuple[int, ...]] = {}
+        # Sibling slices merged: instr -> (slot of the merged result, its source, the union
+        # index, this instruction's index into the merged result, whether it computes it).
+        self.merged: dict[int, tuple[int, int, Any, Any, bool]] = {}
 
     def new_slot(self) -> int:
         self.n += 1
@@ -86,6 +89,7 @@ class _Program:
         """
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
         pinned = _plan_memory(self, values, keep)
+        _plan_siblings(self, values, pinned)
         producer = {out: k for k, (_, _, out) in enumerate(self.instrs)}
         for k, meta in self.meta.items():
             # (Wᵀ)ᵀ is W: the backward's transpose of a forward transpose reads W itself,
@@ -226,6 +230,8 @@ class _Program:
                 if inline is None:
                     body.append(f"    v{out} = {call}")
                 defined.add(out)
+                if k in self.merged and self.merged[k][4]:
+                    defined.add(self.merged[k][0])
                 dead = [x for x in self.frees[k] if x not in needed_later]
                 if dead:
                     body.append(f"    del {', '.join(f'v{x}' for x in dead)}")
@@ -234,6 +240,7 @@ class _Program:
             lines.extend(body)
             stores = sorted(x for x in defined if x in needed_later)
             produced = {out for _, _, out in self.instrs[b : b + chunk]}
+            produced |= {m[0] for k, m in self.merged.items() if b <= k < b + chunk and m[4]}
             for x in stores:
                 if x in produced:
                     lines.append(f"    env[{x}] = v{x}")
@@ -262,6 +269,11 @@ class _Program:
             return [f"v{out} = v{self.alias[k]}"]
         if k in self.runs:
             return _product_code(k, self.runs[k], out, names)
+        if k in self.merged:  # one call over adjacent slices of one array, then views
+            union, source, whole, part, computes = self.merged[k]
+            names[f"u{k}"], names[f"p{k}"] = whole, part
+            code = [f"v{union} = f{k}(v{source}[u{k}])"] if computes else []
+            return [*code, f"v{out} = v{union}[p{k}]"]
         meta = self.meta.get(k)
         if meta is None or k in self.wrap:
             return None
@@ -1192,6 +1204,76 @@ def _plan_buffers(
         pinned.add(g)
         view_rows[g] = (r, index)
     return pinned, view_rows
+
+
+_SIBLING_OPS = ("sigmoid", "tanh", "exp", "neg", "relu", "abs")
+
+
+def _last_axis_range(index: Any, ndim: int) -> tuple[int, int] | None:
+    """``(start, stop)`` when ``index`` is ``(:, ..., :, start:stop)`` on an ``ndim`` array."""
+    if not isinstance(index, tuple) or len(index) != ndim:
+        return None
+    *lead, last = index
+    if not all(isinstance(p, slice) and p == slice(None) for p in lead):
+        return None
+    if not isinstance(last, slice) or last.step not in (None, 1):
+        return None
+    if not isinstance(last.start, int) or not isinstance(last.stop, int):
+        return None
+    return last.start, last.stop
+
+
+def _plan_siblings(prog: _Program, values: dict[int, Any], pinned: set[int]) -> None:
+    """The same elementwise op on adjacent slices of one array (an LSTM step's input and
+    forget gates, ``sigmoid(z[:, :H])`` and ``sigmoid(z[:, H:2H])``) becomes one call over
+    their union, whose parts are views."""
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    groups: dict[tuple[Any, int], list[tuple[int, int, int, int, int]]] = {}
+    for k, (_, ins, out) in enumerate(prog.instrs):
+        meta = prog.meta.get(k)
+        if meta is None or len(ins) != 1 or k in prog.wrap or k in prog.out_view:
+            continue
+        if getattr(meta[0], "name", None) not in _SIBLING_OPS or meta[1]:
+            continue
+        j = producer.get(ins[0])
+        inner = prog.meta.get(j) if j is not None else None
+        if j is None or inner is None or inner[0] is not _ops._getitem:
+            continue
+        source = prog.instrs[j][1][0]
+        sv = values.get(source)
+        if not isinstance(sv, np.ndarray) or not isinstance(values.get(out), np.ndarray):
+            continue
+        # Only where the parts stay contiguous (one row): a strided view would make every
+        # later op on it slower and could not be written in place (measured: LSTM M 5 %
+        # slower with the merge, S 5 % faster).
+        if int(np.prod(sv.shape[:-1])) != 1:
+            continue
+        span = _last_axis_range(inner[1].get("index"), sv.ndim)
+        if span is None or span[0] < 0 or span[1] > sv.shape[-1] or span[0] >= span[1]:
+            continue
+        groups.setdefault((meta[0], source), []).append((span[0], span[1], k, out, j))
+    for (_, source), items in groups.items():
+        items.sort()
+        runs: list[list[tuple[int, int, int, int, int]]] = [[items[0]]]
+        for item in items[1:]:
+            if item[0] == runs[-1][-1][1]:
+                runs[-1].append(item)
+            else:
+                runs.append([item])
+        for run in runs:
+            if len(run) < 2:
+                continue
+            lo, hi = run[0][0], run[-1][1]
+            ndim = values[source].ndim
+            whole = (slice(None),) * (ndim - 1) + (slice(lo, hi),)
+            union = prog.new_slot()
+            first = min(k for _, _, k, _, _ in run)
+            for start, stop, k, out, _ in run:
+                part = (slice(None),) * (ndim - 1) + (slice(start - lo, stop - lo),)
+                prog.merged[k] = (union, source, whole, part, k == first)
+                reads = (source,) if k == first else (union,)
+                prog.extra_reads[k] = (*prog.extra_reads.get(k, ()), *reads)
+                pinned.add(out)
 
 
 def _plan_stacks(
