@@ -1078,12 +1078,32 @@ def jit(fn: Callable[..., Any]) -> Jitted:
     of their shape or dtype traces again.
 
     A ``backward()`` inside ``fn`` is part of the program: every leaf's ``.grad``
-    accumulates as it would in eager mode. Returned tensors are detached copies.
+    accumulates as it would in eager mode. Returned tensors are detached copies. Random
+    draws ([`randn`][tinygrad_rnn.creation.randn], a Dropout mask) are drawn afresh on every
+    call; Python code around the ops (prints, value-dependent branches, numpy on ``.data``)
+    runs only while tracing, as in ``jax.jit``.
+
+    Example:
+        ```python
+        @tg.jit
+        def train_step(x, y):
+            out, _ = lstm(x)
+            loss = F.cross_entropy(head(out), y, reduction="sum")
+            loss.backward()
+            return loss
+
+        for x, y in batches:
+            loss = train_step(x, y)
+            opt.step()
+            opt.zero_grad()
+        ```
 
     Raises:
         RuntimeError: an optimizer step (or any new value assigned to a tensor ``fn``
             reads) inside ``fn``; ``backward(create_graph=True)`` or ``grad()`` inside
-            ``fn``; a call under ``detect_anomaly()``.
+            ``fn``; a hook or ``retain_grad()`` on a tensor the backward passes through;
+            a call under ``detect_anomaly()``; an argument copied outside the engine's ops
+            before it reaches an op (a replay would keep the first call's copy).
         TypeError: an argument or a return value of a kind that cannot be replayed.
     """
     if not callable(fn):
