@@ -70,9 +70,10 @@ class _Program:
         self.alias: dict[int, int] = {}  # scatter instr -> the buffer slot it passes on
         self.runs: dict[int, list[Any]] = {}  # product instr -> its rows' plan
         self.extra_reads: dict[int, tuple[int, ...]] = {}
-        # Sibling slices merged: instr -> (slot of the merged result, its source, the union
-        # index, this instruction's index into the merged result, whether it computes it).
-        self.merged: dict[int, tuple[int, int, Any, Any, bool]] = {}
+        # Work merged over slices or rows: instr -> (slot of the merged result, its operands
+        # (("slot", s) as is, ("slice", s) indexed by the union), the union index, this
+        # instruction's index into the merged result, whether it computes it).
+        self.merged: dict[int, tuple[int, tuple[tuple[str, int], ...], Any, Any, bool]] = {}
 
     def new_slot(self) -> int:
         self.n += 1
@@ -145,6 +146,7 @@ class _Program:
                 not (isinstance(fn, np.ufunc) and fn.nout == 1)
                 or not isinstance(v, np.ndarray)
                 or k in self.out_view
+                or k in self.merged
             ):
                 continue
             for i in ins:
@@ -269,10 +271,11 @@ class _Program:
             return [f"v{out} = v{self.alias[k]}"]
         if k in self.runs:
             return _product_code(k, self.runs[k], out, names)
-        if k in self.merged:  # one call over adjacent slices of one array, then views
-            union, source, whole, part, computes = self.merged[k]
+        if k in self.merged:  # one call over adjacent slices or rows, then views
+            union, operands, whole, part, computes = self.merged[k]
             names[f"u{k}"], names[f"p{k}"] = whole, part
-            code = [f"v{union} = f{k}(v{source}[u{k}])"] if computes else []
+            args = ", ".join(f"v{x}" if how == "slot" else f"v{x}[u{k}]" for how, x in operands)
+            code = [f"v{union} = f{k}({args})"] if computes else []
             return [*code, f"v{out} = v{union}[p{k}]"]
         meta = self.meta.get(k)
         if meta is None or k in self.wrap:
@@ -1117,7 +1120,9 @@ _PAIR_RULES = _pair_rules()
 def _plan_memory(prog: _Program, values: dict[int, Any], keep: set[int]) -> set[int]:
     """Gradient buffers, stacked outputs, then the weight products that read their rows."""
     pinned, rows = _plan_buffers(prog, values, keep)
-    _plan_stacks(prog, values, keep, pinned, rows)
+    stacked: dict[int, tuple[int, Any]] = {}
+    _plan_stacks(prog, values, keep, pinned, stacked)
+    rows.update(stacked)
     _plan_products(prog, values, rows)
     return pinned
 
@@ -1290,7 +1295,7 @@ def _plan_siblings(prog: _Program, values: dict[int, Any], pinned: set[int]) -> 
             first = min(k for _, _, k, _, _ in run)
             for start, stop, k, out, _ in run:
                 part = (slice(None),) * (ndim - 1) + (slice(start - lo, stop - lo),)
-                prog.merged[k] = (union, source, whole, part, k == first)
+                prog.merged[k] = (union, (("slice", source),), whole, part, k == first)
                 reads = (source,) if k == first else (union,)
                 prog.extra_reads[k] = (*prog.extra_reads.get(k, ()), *reads)
                 pinned.add(out)
