@@ -1,0 +1,70 @@
+"""The small functions a jit program calls at replay time (and the leaves' ``.grad``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn.tensor import Tensor
+
+
+def _accumulate_grad(t: Tensor, g: Any) -> None:
+    """Add ``g`` into ``t.grad`` as ``backward()`` does; the array stored is always new."""
+    g = np.asarray(g)
+    if g.dtype != t.dtype:
+        g = g.astype(t.dtype)
+    if g.shape != t.shape:
+        raise RuntimeError(
+            f"jit: gradient of shape {g.shape} for a leaf of shape {t.shape} "
+            "(a derivative rule returned the wrong shape)"
+        )
+    if t.grad is None:
+        t.grad = Tensor._make(np.array(g))
+    else:
+        t.grad = Tensor._make(np.asarray(t.grad.data + g))
+
+
+def _call(rule: Callable[..., Any], params: dict[str, Any], *vals: Any, **more: Any) -> Any:
+    return rule(*vals, **params, **more)
+
+
+def _variadic(rule: Callable[..., Any], params: dict[str, Any], n: int) -> Callable[..., Any]:
+    def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
+        return rule(g, ans, args, **params, **more)
+
+    return fn
+
+
+def _variadic_one(
+    rule: Callable[..., Any], i: int, params: dict[str, Any], n: int
+) -> Callable[..., Any]:
+    def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
+        return rule(i, g, ans, args, **params, **more)
+
+    return fn
+
+
+def _item(i: int, seq: Any) -> Any:
+    return seq[i]
+
+
+def _accumulate(
+    rule: Callable[..., None], params: dict[str, Any], buf: Any, *vals: Any, **more: Any
+) -> Any:
+    rule(buf, *vals, **params, **more)
+    return buf
+
+
+def _multiply_out(*pairs: tuple[Any, Any]) -> Any:
+    """``Σ aᵀ b`` over all uses of a shared weight, as one matrix product."""
+    if len(pairs) == 1:
+        a, b = pairs[0]
+        return a.T @ b
+    lhs = np.concatenate([a for a, _ in pairs], axis=0)
+    rhs = np.concatenate([b for _, b in pairs], axis=0)
+    return lhs.T @ rhs
+
+
+# -------------------------------------------------------------- the decorator

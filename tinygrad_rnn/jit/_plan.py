@@ -1,0 +1,393 @@
+"""The memory plan of a jit program: buffers, stacks, products read from rows, siblings.
+
+Each pass reads the trace's values (shapes, dtypes, which arrays are views of which) and
+rewrites how instructions are executed; none changes what they compute.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinygrad_rnn import ops as _ops
+from tinygrad_rnn.jit._kernels import _multiply_out
+
+if TYPE_CHECKING:
+    from tinygrad_rnn.jit._program import _Instr, _Program
+
+
+def _plan_memory(prog: _Program, values: dict[int, Any], keep: set[int]) -> set[int]:
+    """Gradient buffers, stacked outputs, then the weight products that read their rows."""
+    pinned, rows = _plan_buffers(prog, values, keep)
+    stacked: dict[int, tuple[int, Any]] = {}
+    _plan_stacks(prog, values, keep, pinned, stacked)
+    rows.update(stacked)
+    _plan_products(prog, values, rows)
+    return pinned
+
+
+def _plan_buffers(
+    prog: _Program, values: dict[int, Any], keep: set[int]
+) -> tuple[set[int], dict[int, tuple[int, Any]]]:
+    """The memory plan of the gradient buffers; returns the slots that became regions.
+
+    A sparse gradient (a projection's rows, an LSTM step's gate slices) is added into a
+    zeroed buffer, one region per use. Where a region is written exactly once, the value
+    added is made in that region instead: a zeroed buffer of its own becomes a view of the
+    region (a step's gate gradients, written slice by slice, are then the projection's row),
+    or the ufunc that computes it writes there with ``out=`` (an RNN step's pre-activation
+    gradient). The scatter is then a no-op. The buffer's zeros instruction moves up to before
+    the first such write. A weight's gradient ``Σ aᵀ b`` whose ``b`` are consecutive rows of
+    one buffer reads those rows in place instead of concatenating copies (`_product_code`).
+    """
+    scatters = {k: m[1] for k, m in prog.meta.items() if m[0] == "scatter"}
+    if not scatters:
+        return set(), {}
+    instrs = prog.instrs
+    producer = {out: k for k, (_, _, out) in enumerate(instrs)}
+    root: dict[int, int] = {z: z for z in prog.zero_buffers}
+    chains: dict[int, list[int]] = {}
+    for k in sorted(scatters):
+        r = root.get(instrs[k][1][0])
+        if r is not None:
+            root[instrs[k][2]] = r
+            chains.setdefault(r, []).append(k)
+    finals = {instrs[ks[-1]][2]: r for r, ks in chains.items()}
+    plans: list[tuple[int, int, Any, str, int]] = []  # (scatter, root, index, kind, target)
+    taken: set[int] = set()
+    for r, ks in chains.items():
+        buf = values[r]
+        written = np.zeros(buf.shape, dtype=np.int32)
+        for k in ks:
+            written[scatters[k]] += 1
+        for k in ks:
+            index, g = scatters[k], instrs[k][1][1]
+            gv = values.get(g)
+            region = buf[index]
+            if (
+                g in keep
+                or g in taken
+                or not isinstance(gv, np.ndarray)
+                or (gv.shape, gv.dtype) != (region.shape, buf.dtype)
+                or (written[index] != 1).any()
+            ):
+                continue
+            small = finals.get(g)
+            j = producer.get(g)
+            if (
+                small is not None
+                and small != r
+                and all(instrs[c][1][0] != r for c in chains[small])
+            ):
+                if values[small].shape != region.shape:
+                    continue
+                plans.append((k, r, index, "view", producer[small]))
+            elif (
+                j is not None
+                and isinstance(instrs[j][0], np.ufunc)
+                and getattr(instrs[j][0], "nout", 0) == 1
+                and j not in prog.wrap
+                and gv.base is None
+            ):
+                plans.append((k, r, index, "out", j))
+            else:
+                continue
+            taken.add(g)
+    if not plans:
+        return set(), {}
+    # Move each buffer's zeros instruction up to before the first write into it.
+    first: dict[int, int] = {}
+    for _, r, _, _, target in plans:
+        first[r] = min(first.get(r, target), target)
+    order = list(range(len(instrs)))
+    for r, target in sorted(first.items(), key=lambda kv: kv[1]):
+        z = producer[r]
+        pos = order.index(z)
+        if pos > order.index(target):
+            order.pop(pos)
+            order.insert(order.index(target), z)
+    new = {old: i for i, old in enumerate(order)}
+    if not _ordered([instrs[old] for old in order], plans, new, instrs):
+        return set(), {}  # a move broke an order the program needs: keep the plain program
+    prog.instrs = [instrs[old] for old in order]
+    prog.meta = {new[k]: m for k, m in prog.meta.items()}
+    prog.wrap = {new[k] for k in prog.wrap}
+    pinned: set[int] = set()
+    view_rows: dict[int, tuple[int, Any]] = {}  # slot -> (buffer, index) it now lives in
+    for k, r, index, kind, target in plans:
+        g = instrs[k][1][1]
+        t = new[target]
+        if kind == "view":
+            prog.view_of[t] = (r, index)
+            small_slot = instrs[target][2]
+            pinned.add(small_slot)
+        else:
+            prog.out_view[t] = (r, index)
+        prog.extra_reads[t] = (r,)
+        prog.alias[new[k]] = instrs[k][1][0]
+        pinned.add(g)
+        view_rows[g] = (r, index)
+    return pinned, view_rows
+
+
+_SIBLING_OPS = ("sigmoid", "tanh", "exp", "neg", "relu", "abs")
+
+
+def _last_axis_range(index: Any, ndim: int) -> tuple[int, int] | None:
+    """``(start, stop)`` when ``index`` is ``(:, ..., :, start:stop)`` on an ``ndim`` array."""
+    if not isinstance(index, tuple) or len(index) != ndim:
+        return None
+    *lead, last = index
+    if not all(isinstance(p, slice) and p == slice(None) for p in lead):
+        return None
+    if not isinstance(last, slice) or last.step not in (None, 1):
+        return None
+    if not isinstance(last.start, int) or not isinstance(last.stop, int):
+        return None
+    return last.start, last.stop
+
+
+def _plan_siblings(prog: _Program, values: dict[int, Any], pinned: set[int]) -> None:
+    """The same elementwise op on adjacent slices of one array (an LSTM step's input and
+    forget gates, ``sigmoid(z[:, :H])`` and ``sigmoid(z[:, H:2H])``) becomes one call over
+    their union, whose parts are views."""
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    groups: dict[tuple[Any, int], list[tuple[int, int, int, int, int]]] = {}
+    for k, (_, ins, out) in enumerate(prog.instrs):
+        meta = prog.meta.get(k)
+        if meta is None or len(ins) != 1 or k in prog.wrap or k in prog.out_view:
+            continue
+        if getattr(meta[0], "name", None) not in _SIBLING_OPS or meta[1]:
+            continue
+        j = producer.get(ins[0])
+        inner = prog.meta.get(j) if j is not None else None
+        if j is None or inner is None or inner[0] is not _ops._getitem:
+            continue
+        source = prog.instrs[j][1][0]
+        sv = values.get(source)
+        if not isinstance(sv, np.ndarray) or not isinstance(values.get(out), np.ndarray):
+            continue
+        # Only where the parts stay contiguous (one row): a strided view would make every
+        # later op on it slower and could not be written in place (measured: LSTM M 5 %
+        # slower with the merge, S 5 % faster).
+        if int(np.prod(sv.shape[:-1])) != 1:
+            continue
+        span = _last_axis_range(inner[1].get("index"), sv.ndim)
+        if span is None or span[0] < 0 or span[1] > sv.shape[-1] or span[0] >= span[1]:
+            continue
+        groups.setdefault((meta[0], source), []).append((span[0], span[1], k, out, j))
+    for (_, source), items in groups.items():
+        items.sort()
+        runs: list[list[tuple[int, int, int, int, int]]] = [[items[0]]]
+        for item in items[1:]:
+            if item[0] == runs[-1][-1][1]:
+                runs[-1].append(item)
+            else:
+                runs.append([item])
+        for run in runs:
+            if len(run) < 2:
+                continue
+            lo, hi = run[0][0], run[-1][1]
+            ndim = values[source].ndim
+            whole = (slice(None),) * (ndim - 1) + (slice(lo, hi),)
+            union = prog.new_slot()
+            first = min(k for _, _, k, _, _ in run)
+            for start, stop, k, out, _ in run:
+                part = (slice(None),) * (ndim - 1) + (slice(start - lo, stop - lo),)
+                prog.merged[k] = (union, (("slice", source),), whole, part, k == first)
+                reads = (source,) if k == first else (union,)
+                prog.extra_reads[k] = (*prog.extra_reads.get(k, ()), *reads)
+                pinned.add(out)
+
+
+def _plan_stacks(
+    prog: _Program,
+    values: dict[int, Any],
+    keep: set[int],
+    pinned: set[int],
+    rows: dict[int, tuple[int, Any]],
+) -> None:
+    """A ``stack`` along axis 0 of values that ufuncs make (a layer's hidden states):
+    the stacked array is allocated before the first of them and each ufunc writes its
+    result into its row with ``out=``, so the stack copies nothing and the rows (``h_t``)
+    are views a weight product can read in place."""
+    stacks = [prog.instrs[k][2] for k, m in prog.meta.items() if m[0] is _ops._stack]
+    for target in stacks:  # by output slot: each move renumbers the instructions
+        k = next(j for j, (_, _, o) in enumerate(prog.instrs) if o == target)
+        _, ins, out = prog.instrs[k]
+        stacked = values.get(out)
+        if prog.meta[k][1].get("axis", 0) != 0 or len(set(ins)) != len(ins):
+            continue
+        if not isinstance(stacked, np.ndarray) or stacked.shape[:1] != (len(ins),):
+            continue
+        producer = {o: j for j, (_, _, o) in enumerate(prog.instrs)}
+        makers = []
+        for x in ins:
+            j = producer.get(x)
+            xv = values.get(x)
+            if (
+                j is None
+                or not isinstance(prog.instrs[j][0], np.ufunc)
+                or getattr(prog.instrs[j][0], "nout", 0) != 1
+                or j in prog.out_view
+                or j in prog.wrap
+                or x in pinned
+                or x in keep
+                or not isinstance(xv, np.ndarray)
+                or xv.base is not None
+                or (xv.shape, xv.dtype) != (stacked.shape[1:], stacked.dtype)
+            ):
+                break
+            makers.append(j)
+        else:
+            first = min(makers)
+            alloc = functools.partial(np.empty, stacked.shape, stacked.dtype)
+            del prog.meta[k]
+            prog.instrs[k] = (alloc, (), out)
+            new = _move(prog, k, first)
+            for t, (x, j) in enumerate(zip(ins, makers)):
+                prog.out_view[new[j]] = (out, t)
+                prog.extra_reads[new[j]] = (*prog.extra_reads.get(new[j], ()), out)
+                pinned.add(x)
+                rows[x] = (out, t)
+
+
+def _move(prog: _Program, src: int, dst: int) -> dict[int, int]:
+    """Move instruction ``src`` to position ``dst`` (< src); returns old -> new indices and
+    renumbers everything keyed by instruction."""
+    order = list(range(len(prog.instrs)))
+    order.pop(src)
+    order.insert(dst, src)
+    new = {old: i for i, old in enumerate(order)}
+    prog.instrs = [prog.instrs[old] for old in order]
+    prog.meta = {new[k]: m for k, m in prog.meta.items()}
+    prog.wrap = {new[k] for k in prog.wrap}
+    prog.view_of = {new[k]: v for k, v in prog.view_of.items()}
+    prog.out_view = {new[k]: v for k, v in prog.out_view.items()}
+    prog.alias = {new[k]: v for k, v in prog.alias.items()}
+    prog.extra_reads = {new[k]: v for k, v in prog.extra_reads.items()}
+    return new
+
+
+def _ordered(
+    reordered: list[_Instr], plans: list[Any], new: dict[int, int], old: list[_Instr]
+) -> bool:
+    """Whether every slot is made before it is read, the plan's extra reads included."""
+    made: dict[int, int] = {out: i for i, (_, _, out) in enumerate(reordered)}
+    extra: dict[int, int] = {new[target]: r for _, r, _, _, target in plans}
+    for i, (_, ins, _) in enumerate(reordered):
+        for s in (*ins, *((extra[i],) if i in extra else ())):
+            if made.get(s, -1) >= i:
+                return False
+    return True
+
+
+def _plan_products(
+    prog: _Program, values: dict[int, Any], rows: dict[int, tuple[int, Any]]
+) -> None:
+    """Weight products ``Σ aᵀ b`` whose ``b`` are whole rows ``t`` of one buffer: runs of
+    consecutive rows are read from the buffer in place (see `_product_code`)."""
+    pairs = {k: m for k, m in prog.meta.items() if m[0] == "pair"}
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    for k, (fn, ins, _) in enumerate(prog.instrs):
+        if fn is not _multiply_out or len(ins) < 2:
+            continue
+        members: list[tuple[int, int, int, int] | None] = []  # (buffer, row, a, b) or None
+        for p in ins:
+            j = producer.get(p)
+            meta = pairs.get(j) if j is not None else None
+            if meta is None or j is None:
+                members.append(None)
+                continue
+            pin = prog.instrs[j][1]
+            a, b = pin[meta[1]], pin[meta[2]]
+            where = rows.get(b)
+            ok = where is not None and type(where[1]) is int and values[where[0]].ndim >= 2
+            members.append((where[0], where[1], a, b) if ok and where is not None else None)
+        runs: list[Any] = []
+        leftover = [p for p, m in zip(ins, members) if m is None]
+        by_buf: dict[int, list[tuple[int, int, int]]] = {}
+        for m in members:
+            if m is not None:
+                by_buf.setdefault(m[0], []).append((m[1], m[2], m[3]))
+        for buf, items in by_buf.items():
+            items.sort()
+            start = 0
+            for i in range(1, len(items) + 1):
+                if i == len(items) or items[i][0] != items[i - 1][0] + 1:
+                    runs.extend(_split_by_a_rows(buf, items[start:i], rows, values))
+                    start = i
+        if not runs:
+            continue
+        prog.runs[k] = [runs, leftover]
+        reads = {r[0] for r in runs} | set(leftover)
+        for r in runs:
+            reads |= {r[3][1]} if r[3][0] == "rows" else set(r[3][1])
+        prog.extra_reads[k] = tuple(reads)
+
+
+def _split_by_a_rows(
+    buf: int, items: list[tuple[int, int, int]], rows: dict[int, tuple[int, Any]], values: Any
+) -> list[Any]:
+    """Consecutive ``b`` rows ``items`` (row, a, b) cut where the ``a`` stop being
+    consecutive rows of one buffer: ``(buf, lo, hi, ("rows", abuf, alo) | ("cat", [a]))``."""
+    out: list[Any] = []
+    pieces: list[list[tuple[int, int, int]]] = []
+    for item in items:
+        where = rows.get(item[1])
+        if pieces:
+            prev = rows.get(pieces[-1][-1][1])
+            if (
+                where is not None
+                and prev is not None
+                and where[0] == prev[0]
+                and type(where[1]) is int
+                and type(prev[1]) is int
+                and where[1] == prev[1] + 1
+            ):
+                pieces[-1].append(item)
+                continue
+        pieces.append([item])
+    cat: list[tuple[int, int, int]] = []
+    for piece in [*pieces, []]:
+        where = rows.get(piece[0][1]) if piece else None
+        if piece and len(piece) > 1 and where is not None and type(where[1]) is int:
+            if cat:
+                out.append((buf, cat[0][0], cat[-1][0] + 1, ("cat", [a for _, a, _ in cat])))
+                cat = []
+            out.append((buf, piece[0][0], piece[-1][0] + 1, ("rows", where[0], where[1])))
+        else:
+            cat.extend(piece)
+    if cat:
+        out.append((buf, cat[0][0], cat[-1][0] + 1, ("cat", [a for _, a, _ in cat])))
+    return out
+
+
+def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> list[str]:
+    """``Σ aᵀ b`` with the ``b`` of each run read from its buffer's rows in place."""
+    runs, leftover = plan
+    names["_cat"] = np.concatenate
+    names["_multiply_out"] = _multiply_out
+    code, terms = [], []
+    temps = []
+    for n, (buf, lo, hi, a_spec) in enumerate(runs):
+        if a_spec[0] == "rows":  # the a of these rows are rows of a stacked buffer too
+            lhs = f"v{a_spec[1]}[{a_spec[2]}:{a_spec[2] + hi - lo}]"
+        elif len(a_spec[1]) == 1:
+            lhs = f"v{a_spec[1][0]}"
+        else:
+            lhs = f"_lhs{n}"
+            temps.append(lhs)
+            code.append(f"{lhs} = _cat(({', '.join(f'v{a}' for a in a_spec[1])},))")
+        rhs = f"v{buf}[{lo}:{hi}]"
+        terms.append(
+            f"_matmul({lhs}.reshape(-1, {lhs}.shape[-1]).T, {rhs}.reshape(-1, {rhs}.shape[-1]))"
+        )
+    if leftover:
+        terms.append(f"_multiply_out({', '.join(f'v{p}' for p in leftover)})")
+    code.append(f"v{out} = {terms[0]}")
+    code.extend(f"v{out} += {t}" for t in terms[1:])
+    code.extend(f"del {t}" for t in temps)
+    return code

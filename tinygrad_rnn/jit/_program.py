@@ -1,0 +1,314 @@
+"""A traced step as a program: value slots, instructions, the plan, and the generated code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_rnn import ops as _ops
+from tinygrad_rnn.jit._plan import _plan_memory, _plan_siblings, _product_code
+from tinygrad_rnn.tensor import Tensor
+
+_Instr = tuple[Callable[..., Any], tuple[int, ...], int]
+
+
+class _Program:
+    """A traced step: forward ops and backward instructions over numbered value slots.
+
+    ``plan`` (once, at trace time) decides where each slot dies and which elementwise
+    instructions may write into an input that dies there; ``run`` executes the program as
+    generated Python functions (one local variable per slot, no interpreter loop).
+    """
+
+    def __init__(self) -> None:
+        self.instrs: list[_Instr] = []
+        self.n = 0
+        self.consts: list[tuple[int, Any]] = []
+        self.arg_slots: list[tuple[int, int]] = []  # (slot, index of the flat argument)
+        self.leaf_slots: list[tuple[int, Tensor]] = []  # captured leaves, read anew per call
+        self.leaf_meta: list[tuple[tuple[int, ...], str]] = []
+        self.grads: list[tuple[Any, int]] = []  # ("arg", i) or the leaf Tensor, and its slot
+        self.outputs: Any = None
+        self.wrap: set[int] = set()  # instructions whose result may be a numpy scalar
+        # What the compiler knows about an instruction, to write it as inline code:
+        # (primitive, fixed params) for a forward; ("scatter", index), ("pair", i, j),
+        # ("item", i) for backward instructions.
+        self.meta: dict[int, tuple[Any, ...]] = {}
+        self.frees: list[tuple[int, ...]] = []
+        self.inplace: dict[int, int] = {}  # instruction -> the input slot it writes into
+        self.addmm_in_place: set[int] = set()
+        self.contiguous: set[int] = set()
+        self.chunks: list[Callable[[list[Any]], None]] | None = None
+        self.stats = {"instructions": 0, "in_place": 0}
+        self.zero_buffers: set[int] = set()
+        self.sources: list[str] = []
+        self.trace_values: dict[int, Any] | None = None  # slots of the zeroed gradient buffers
+        # The memory plan (see `_plan_buffers`): instructions that write into a region of a
+        # gradient buffer instead of a new array, scatters that become no-ops, weight
+        # products read straight from a buffer's rows.
+        self.view_of: dict[int, tuple[int, Any]] = {}  # zeros instr -> (buffer slot, index)
+        self.out_view: dict[int, tuple[int, Any]] = {}  # ufunc instr -> (buffer slot, index)
+        self.alias: dict[int, int] = {}  # scatter instr -> the buffer slot it passes on
+        self.runs: dict[int, list[Any]] = {}  # product instr -> its rows' plan
+        self.extra_reads: dict[int, tuple[int, ...]] = {}
+        # Work merged over slices or rows: instr -> (slot of the merged result, its operands
+        # (("slot", s) as is, ("slice", s) indexed by the union), the union index, this
+        # instruction's index into the merged result, whether it computes it).
+        self.merged: dict[int, tuple[int, tuple[tuple[str, int], ...], Any, Any, bool]] = {}
+
+    def new_slot(self) -> int:
+        self.n += 1
+        return self.n - 1
+
+    def plan(self, values: dict[int, Any]) -> None:
+        """Liveness and in-place writes, from the trace's values (shapes, dtypes, aliasing).
+
+        A slot is freed right after its last use (outputs and gradients are kept). An
+        elementwise ufunc may write its result into an input slot when that slot dies at
+        this instruction, has the result's shape and dtype, owns its memory (made by an
+        instruction of this program, not a view, not an argument, a leaf or a constant),
+        and no other live slot is a view of it.
+        """
+        keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        pinned = _plan_memory(self, values, keep)
+        _plan_siblings(self, values, pinned)
+        producer = {out: k for k, (_, _, out) in enumerate(self.instrs)}
+        for k, meta in self.meta.items():
+            # (Wᵀ)ᵀ is W: the backward's transpose of a forward transpose reads W itself,
+            # which is C-ordered (the transpose in between may be a C-ordered copy below).
+            if meta[0] is _ops._transpose and meta[1].get("axes") is None:
+                j = producer.get(self.instrs[k][1][0])
+                inner = self.meta.get(j) if j is not None else None
+                if (
+                    j is not None
+                    and inner is not None
+                    and inner[0] is _ops._transpose
+                    and inner[1].get("axes") is None
+                ):
+                    source = self.instrs[j][1][0]
+                    self.alias[k] = source
+                    self.extra_reads[k] = (*self.extra_reads.get(k, ()), source)
+        last: dict[int, int] = {}
+        for k, (_, ins, out) in enumerate(self.instrs):
+            for i in (*ins, *self.extra_reads.get(k, ())):
+                last[i] = k
+            last.setdefault(out, k)
+        frees: list[list[int]] = [[] for _ in self.instrs]
+        for slot, k in last.items():
+            if slot not in keep:
+                frees[k].append(slot)
+        self.frees = [tuple(f) for f in frees]
+        # Memory owners: a slot whose value is a view names its base's owner.
+        owner_last: dict[int, int] = {}
+        owner_of: dict[int, int] = {}
+        for slot, v in values.items():
+            end = len(self.instrs) if slot in keep else last.get(slot, -1)
+            # A tuple (a weight's gradient factors, a stack's gradients) holds arrays of
+            # other slots: their memory lives as long as the tuple.
+            for part in v if isinstance(v, (tuple, list)) else (v,):
+                if isinstance(part, np.ndarray):
+                    root = part if part.base is None else part.base
+                    if part is v:
+                        owner_of[slot] = id(root)
+                    owner_last[id(root)] = max(owner_last.get(id(root), -1), end)
+        outside = {id(v) for _, v in self.consts if isinstance(v, np.ndarray)}
+        fresh: set[int] = set()
+        for k, (fn, ins, out) in enumerate(self.instrs):
+            v = values.get(out)
+            if (
+                isinstance(v, np.ndarray)
+                and v.base is None
+                and id(v) not in outside
+                and all(values.get(i) is not v for i in ins)
+                and out not in pinned  # a region of a buffer now, not an array of its own
+            ):
+                fresh.add(out)
+            if (
+                not (isinstance(fn, np.ufunc) and fn.nout == 1)
+                or not isinstance(v, np.ndarray)
+                or k in self.out_view
+                or k in self.merged
+            ):
+                continue
+            for i in ins:
+                iv = values.get(i)
+                if (
+                    i in fresh
+                    and last.get(i) == k
+                    and i not in keep
+                    and isinstance(iv, np.ndarray)
+                    and iv.shape == v.shape
+                    and iv.dtype == v.dtype
+                    and owner_last.get(owner_of.get(i, -1), k) <= k  # no view lives on
+                ):
+                    self.inplace[k] = i
+                    fresh.add(out)
+                    break
+        uses: dict[int, int] = {}
+        for _, ins, _ in self.instrs:
+            for i in ins:
+                uses[i] = uses.get(i, 0) + 1
+        for k, meta in self.meta.items():
+            # A weight's transpose read by several products (every step's h W_hhᵀ) is copied
+            # once into C order.
+            if meta[0] is _ops._transpose and uses.get(self.instrs[k][2], 0) > 1:
+                v = values.get(self.instrs[k][2])
+                if isinstance(v, np.ndarray) and v.ndim == 2 and not v.flags.c_contiguous:
+                    self.contiguous.add(k)
+            if meta[0] is _ops.addmm:
+                c, prod = values.get(self.instrs[k][1][0]), values.get(self.instrs[k][2])
+                if (
+                    isinstance(c, np.ndarray)
+                    and isinstance(prod, np.ndarray)
+                    and (c.shape, c.dtype) == (prod.shape, prod.dtype)
+                ):
+                    self.addmm_in_place.add(k)
+        self.stats = {"instructions": len(self.instrs), "in_place": len(self.inplace)}
+
+    def _compile(self, chunk: int = 300) -> list[Callable[[list[Any]], None]]:
+        """The instructions as Python functions of ``chunk`` instructions each.
+
+        Slots are locals; a chunk loads what it reads from ``env`` and stores back what a
+        later chunk or the caller reads.
+        """
+        keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        read_after: list[set[int]] = []
+        later: set[int] = set(keep)
+        bounds = list(range(0, len(self.instrs), chunk)) or [0]
+        for b in reversed(bounds):
+            read_after.append(set(later))
+            for k in range(b, min(b + chunk, len(self.instrs))):
+                later.update(self.instrs[k][1])
+                later.update(self.extra_reads.get(k, ()))
+        read_after.reverse()
+        fns = []
+        for b, needed_later in zip(bounds, read_after):
+            names: dict[str, Any] = {
+                "_asarray": np.asarray,
+                "_matmul": np.matmul,
+                "_contiguous": np.ascontiguousarray,
+            }
+            lines = ["def _chunk(env):"]
+            defined: set[int] = set()
+            loaded: set[int] = set()
+            body: list[str] = []
+            for k in range(b, min(b + chunk, len(self.instrs))):
+                fn, ins, out = self.instrs[k]
+                names[f"f{k}"] = fn
+                for i in (*ins, *self.extra_reads.get(k, ())):
+                    if i not in defined:
+                        lines.append(f"    v{i} = env[{i}]")
+                        defined.add(i)
+                        loaded.add(i)
+                args = ", ".join(f"v{i}" for i in ins)
+                inline = self._inline(k, names)
+                if inline is not None:
+                    body.extend(f"    {line}" for line in inline)
+                elif k in self.inplace:
+                    call = f"f{k}({args}, out=v{self.inplace[k]})"
+                elif k in self.wrap:
+                    call = f"_asarray(f{k}({args}))"
+                else:
+                    call = f"f{k}({args})"
+                if inline is None:
+                    body.append(f"    v{out} = {call}")
+                defined.add(out)
+                if k in self.merged and self.merged[k][4]:
+                    defined.add(self.merged[k][0])
+                dead = [x for x in self.frees[k] if x not in needed_later]
+                if dead:
+                    body.append(f"    del {', '.join(f'v{x}' for x in dead)}")
+                    # A value loaded from env is held there too: let it go now.
+                    body.extend(f"    env[{x}] = None" for x in dead if x in loaded)
+            lines.extend(body)
+            stores = sorted(x for x in defined if x in needed_later)
+            produced = {out for _, _, out in self.instrs[b : b + chunk]}
+            produced |= {m[0] for k, m in self.merged.items() if b <= k < b + chunk and m[4]}
+            for x in stores:
+                if x in produced:
+                    lines.append(f"    env[{x}] = v{x}")
+            lines.append("    return None")
+            source = "\n".join(lines)
+            self.sources.append(source)  # for debugging: what a replay runs
+            code = compile(source, f"<jit program, instructions {b}->", "exec")
+            exec(code, names)
+            fns.append(names["_chunk"])
+        return fns
+
+    def _inline(self, k: int, names: dict[str, Any]) -> list[str] | None:
+        """Instruction ``k`` as Python statements, skipping the op's checks and wrappers
+        (shapes are fixed: the trace checked them); None to call the function."""
+        _, ins, out = self.instrs[k]
+        v = [f"v{i}" for i in ins]
+        if k in self.view_of:  # a gradient buffer's region instead of new zeros
+            buf, index = self.view_of[k]
+            names[f"i{k}"] = index
+            return [f"v{out} = v{buf}[i{k}]"]
+        if k in self.out_view:  # the ufunc writes its result into a buffer's region
+            buf, index = self.out_view[k]
+            names[f"i{k}"] = index
+            return [f"v{out} = f{k}({', '.join(v)}, out=v{buf}[i{k}])"]
+        if k in self.alias:  # the gradient is already in place: pass the buffer on
+            return [f"v{out} = v{self.alias[k]}"]
+        if k in self.runs:
+            return _product_code(k, self.runs[k], out, names)
+        if k in self.merged:  # one call over adjacent slices or rows, then views
+            union, operands, whole, part, computes = self.merged[k]
+            names[f"u{k}"], names[f"p{k}"] = whole, part
+            args = ", ".join(f"v{x}" if how == "slot" else f"v{x}[u{k}]" for how, x in operands)
+            code = [f"v{union} = f{k}({args})"] if computes else []
+            return [*code, f"v{out} = v{union}[p{k}]"]
+        meta = self.meta.get(k)
+        if meta is None or k in self.wrap:
+            return None
+        kind = meta[0]
+        if kind == "scatter":  # getitem's accumulate: buffer[index] += g (a basic index)
+            names[f"i{k}"] = meta[1]
+            return [f"{v[0]}[i{k}] += {v[1]}", f"v{out} = {v[0]}"]
+        if kind == "pair":
+            return [f"v{out} = ({v[meta[1]]}, {v[meta[2]]})"]
+        if kind == "item":
+            return [f"v{out} = {v[0]}[{meta[1]}]"]
+        prim, fixed = meta
+        if prim is _ops._getitem:
+            names[f"i{k}"] = fixed["index"]
+            return [f"v{out} = {v[0]}[i{k}]"]
+        if prim is _ops._transpose and fixed.get("axes") is None:
+            if k in self.contiguous:  # BLAS runs up to 2x slower on a transposed operand
+                return [f"v{out} = _contiguous({v[0]}.T)"]
+            return [f"v{out} = {v[0]}.T"]
+        if prim is _ops.matmul:
+            return [f"v{out} = _matmul({v[0]}, {v[1]})"]
+        if prim is _ops.addmm and k in self.addmm_in_place:  # c + a @ b, c of the product's shape
+            return [f"v{out} = _matmul({v[1]}, {v[2]})", f"v{out} += {v[0]}"]
+        return None
+
+    def run(self, flat_args: list[Any]) -> list[Any]:
+        if self.chunks is None:  # planned and generated on the first replay, not while tracing
+            if self.trace_values is not None:
+                self.plan(self.trace_values)
+                self.trace_values = None
+            self.chunks = self._compile()
+        env: list[Any] = [None] * self.n
+        for s, v in self.consts:
+            env[s] = v
+        for s, i in self.arg_slots:
+            a = flat_args[i]
+            env[s] = a.data if isinstance(a, Tensor) else a
+        for s, t in self.leaf_slots:
+            env[s] = t.data
+        for fn in self.chunks:
+            fn(env)
+        return env
+
+
+def _output_slots(outputs: Any) -> list[int]:
+    if isinstance(outputs, int):
+        return [outputs]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "seq":
+        return [s for o in outputs[2] for s in _output_slots(o)]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "dict":
+        return [s for o in outputs[2].values() for s in _output_slots(o)]
+    return []
