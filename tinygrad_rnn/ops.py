@@ -85,8 +85,32 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
 
 
 # ----------------------------------------------------------- broadcasting
+_ONES: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _sum_rows(x: np.ndarray) -> np.ndarray | None:
+    """``x (..., n)`` summed over its leading axes as ``ones @ x``, or None where that does not
+    pay: a bias gradient, the sum of many rows, is 3-4x faster as one BLAS product than as
+    ``x.sum(axis=0)``. Used for float32 only, where it rounds like any float32 dot product;
+    float64 keeps numpy's pairwise sum (the gradient checks are float64)."""
+    rows = x.size // x.shape[-1] if x.shape[-1] else 0
+    if rows < 256 or not x.flags.c_contiguous or x.dtype.kind != "f":
+        return None
+    key = (rows, x.dtype.str)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 32:  # a few sizes recur (one per layer and sequence length)
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(rows, dtype=x.dtype)
+    return ones @ x.reshape(rows, x.shape[-1])
+
+
 def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = x.ndim - len(shape)
+    if lead and len(shape) == 1 and shape[0] == x.shape[-1] and x.dtype == np.float32:
+        summed = _sum_rows(x)
+        if summed is not None:
+            return summed
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
     )
