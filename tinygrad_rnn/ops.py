@@ -1040,7 +1040,9 @@ def split(x: Any, sections: int | Sequence[int], axis: int = 0) -> list[Any]:
                 f"split: sections must be an int or a sequence of int indices, got {sections!r:.60}"
             ) from None
     lead = (slice(None),) * (axis % x.ndim)
-    return [getitem(x, (*lead, slice(a, b))) for a, b in itertools.pairwise(bounds)]
+    # Plain slices need no normalising (getitem's work for Tensors and lists inside an
+    # index): an LSTM step splits its gates this way every step.
+    return [_getitem(x, index=(*lead, slice(a, b))) for a, b in itertools.pairwise(bounds)]
 
 
 def chunk(x: Any, chunks: int, axis: int = 0) -> list[Any]:
