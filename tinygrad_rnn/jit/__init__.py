@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly, autograd
-from tinygrad_rnn.jit._kernels import _accumulate_grad
+from tinygrad_rnn.engine import _accumulate_leaf
 from tinygrad_rnn.jit._kernels import _multiply_out as _multiply_out  # for tests that look inside
 from tinygrad_rnn.jit._program import _Program
 from tinygrad_rnn.jit._tracer import _Tracer
@@ -183,7 +183,7 @@ class Jitted:
         env = prog.run(flat)
         for target, s in prog.grads:
             t = flat[target[1]] if isinstance(target, tuple) else target
-            _accumulate_grad(t, env[s])
+            _accumulate_leaf(t, env[s], False, False)  # as backward() does
         return _build_output(prog.outputs, env)
 
 

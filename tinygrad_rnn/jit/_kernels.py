@@ -1,4 +1,4 @@
-"""The small functions a jit program calls at replay time (and the leaves' ``.grad``)."""
+"""The small functions a jit program calls at replay time."""
 
 from __future__ import annotations
 
@@ -7,39 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_rnn.tensor import Tensor
-
-
-def _accumulate_grad(t: Tensor, g: Any) -> None:
-    """Add ``g`` into ``t.grad`` as ``backward()`` does; the array stored is always new."""
-    g = np.asarray(g)
-    if g.dtype != t.dtype:
-        g = g.astype(t.dtype)
-    if g.shape != t.shape:
-        raise RuntimeError(
-            f"jit: gradient of shape {g.shape} for a leaf of shape {t.shape} "
-            "(a derivative rule returned the wrong shape)"
-        )
-    if t.grad is None:
-        t.grad = Tensor._make(np.array(g))
-    else:
-        t.grad = Tensor._make(np.asarray(t.grad.data + g))
-
 
 def _call(rule: Callable[..., Any], params: dict[str, Any], *vals: Any, **more: Any) -> Any:
     return rule(*vals, **params, **more)
 
 
-def _variadic(rule: Callable[..., Any], params: dict[str, Any], n: int) -> Callable[..., Any]:
+def _variadic(rule: Callable[..., Any], params: dict[str, Any]) -> Callable[..., Any]:
     def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
         return rule(g, ans, args, **params, **more)
 
     return fn
 
 
-def _variadic_one(
-    rule: Callable[..., Any], i: int, params: dict[str, Any], n: int
-) -> Callable[..., Any]:
+def _variadic_one(rule: Callable[..., Any], i: int, params: dict[str, Any]) -> Callable[..., Any]:
     def fn(g: Any, ans: Any, *args: Any, **more: Any) -> Any:
         return rule(i, g, ans, args, **params, **more)
 

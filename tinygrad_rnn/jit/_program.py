@@ -41,7 +41,6 @@ class _Program:
         self.addmm_in_place: set[int] = set()
         self.contiguous: set[int] = set()
         self.chunks: list[Callable[[list[Any]], None]] | None = None
-        self.stats = {"instructions": 0, "in_place": 0}
         self.zero_buffers: set[int] = set()
         self.sources: list[str] = []
         self.trace_values: dict[int, Any] | None = None  # slots of the zeroed gradient buffers
@@ -165,7 +164,6 @@ class _Program:
                     and (c.shape, c.dtype) == (prod.shape, prod.dtype)
                 ):
                     self.addmm_in_place.add(k)
-        self.stats = {"instructions": len(self.instrs), "in_place": len(self.inplace)}
 
     def _compile(self, chunk: int = 300) -> list[Callable[[list[Any]], None]]:
         """The instructions as Python functions of ``chunk`` instructions each.

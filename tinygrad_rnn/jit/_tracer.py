@@ -10,9 +10,9 @@ import numpy as np
 
 from tinygrad_rnn import ops as _ops
 from tinygrad_rnn.autograd import Primitive
+from tinygrad_rnn.engine import _accumulate_leaf
 from tinygrad_rnn.jit._kernels import (
     _accumulate,
-    _accumulate_grad,
     _call,
     _item,
     _multiply_out,
@@ -197,9 +197,12 @@ class _Tracer:
 
         return self._emit(bound, ins + tuple(extra))
 
-    def _emit(self, fn: Callable[..., Any], ins: tuple[int, ...]) -> int:
+    def _emit(self, fn: Callable[..., Any], ins: tuple[int, ...], value: Any = None) -> int:
+        """Append ``fn(*ins)``; its trace value is ``value`` if given, else computed here."""
         out = self.prog.new_slot()
-        value = self.values[out] = fn(*[self.values[i] for i in ins])
+        if value is None:
+            value = fn(*[self.values[i] for i in ins])
+        self.values[out] = value
         if isinstance(fn, np.ufunc) and not isinstance(value, np.ndarray):
             self.prog.wrap.add(len(self.prog.instrs))
             self.values[out] = np.asarray(value)
@@ -261,7 +264,7 @@ class _Tracer:
             if prim.vjp_all is not None:
                 ans = out if 1 not in _unread_params(prim.vjp_all) else self._none_slot()
                 every = self._emit_rule(
-                    _variadic(prim.vjp_all, fixed, len(args)), (g, ans, *args), names, extra
+                    _variadic(prim.vjp_all, fixed), (g, ans, *args), names, extra
                 )
             for i, p in enumerate(node.inputs):
                 if p is None:
@@ -272,17 +275,20 @@ class _Tracer:
                 if p._node is None:
                     needs[key] = p
                 factor_rule = prim.factors.get(i) if prim.factors else None
-                if (
-                    factor_rule is not None
-                    and factor_rule(
+                trace_pair = (
+                    None
+                    if factor_rule is None
+                    else factor_rule(
                         self.values[g], self.values[out], *[self.values[j] for j in args], **fixed
                     )
-                    is not None
-                ):
+                )
+                if factor_rule is not None and trace_pair is not None:
                     rule = functools.partial(_call, factor_rule, fixed)
-                    pair = self._emit_rule(
-                        rule, self._read_only(factor_rule, (g, out, *args)), names, extra
-                    )
+                    pair_ins = self._read_only(factor_rule, (g, out, *args))
+                    if names:
+                        pair = self._emit_rule(rule, pair_ins, names, extra)
+                    else:  # the trace's factors are already computed: not again
+                        pair = self._emit(rule, pair_ins, trace_pair)
                     if not names and factor_rule in _PAIR_RULES:  # (a, g): a tuple, inline
                         self.prog.meta[len(self.prog.instrs) - 1] = (
                             "pair",
@@ -322,7 +328,7 @@ class _Tracer:
                             gi = self._emit_rule(rule, ins_read, names, extra)
                     else:
                         assert prim.vjp_n is not None
-                        one = _variadic_one(prim.vjp_n, i, fixed, len(args))
+                        one = _variadic_one(prim.vjp_n, i, fixed)
                         ans = out if 2 not in _unread_params(prim.vjp_n) else self._none_slot()
                         gi = self._emit_rule(one, (g, ans, *args), names, extra)
                     pending.setdefault(key, []).append(gi)
@@ -331,7 +337,7 @@ class _Tracer:
                 g = self._finish(key, pending, factors, buffers)
                 target: Any = ("arg", self.arg_ids[id(leaf)]) if id(leaf) in self.arg_ids else leaf
                 self.prog.grads.append((target, g))
-                _accumulate_grad(leaf, self.values[g])
+                _accumulate_leaf(leaf, self.values[g], False, False)  # as backward() does
 
     def _lower(self, rule: Callable[..., Any], params: dict[str, Any], slots: Any) -> int | None:
         """Record ``rule`` as the ops it is written with: run it on Tensors standing for
