@@ -200,6 +200,27 @@ def eye(
     return _leaf(np.eye(n, m, dtype=dt), requires_grad, "eye")
 
 
+def _random(
+    method: str,
+    shape: tuple[Any, ...],
+    dtype: npt.DTypeLike | None,
+    rng: np.random.Generator | None,
+    requires_grad: bool,
+    where: str,
+) -> Tensor:
+    """Draws of the generator's ``method`` (``standard_normal``, ``random``), recorded by jit."""
+    dims = _dims(shape, where)
+    dt = _float_dtype(dtype, where)
+    gen = _rng(rng, where)
+    native = dt in (np.float32, np.float64)  # the generator draws these directly
+
+    def draw() -> np.ndarray:
+        sample = getattr(gen(), method)
+        return sample(dims, dtype=dt.type) if native else sample(dims).astype(dt)
+
+    return _draw(draw, requires_grad, where)
+
+
 def randn(
     *shape: Any,
     dtype: npt.DTypeLike | None = None,
@@ -207,19 +228,7 @@ def randn(
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal draws of ``shape`` (ints or one tuple), default dtype float32."""
-    dims = _dims(shape, "randn")
-    dt = _float_dtype(dtype, "randn")
-    gen = _rng(rng, "randn")
-    if dt in (np.float32, np.float64):
-
-        def draw() -> np.ndarray:
-            return gen().standard_normal(dims, dtype=dt.type)
-    else:
-
-        def draw() -> np.ndarray:
-            return gen().standard_normal(dims).astype(dt)
-
-    return _draw(draw, requires_grad, "randn")
+    return _random("standard_normal", shape, dtype, rng, requires_grad, "randn")
 
 
 def rand(
@@ -229,19 +238,7 @@ def rand(
     requires_grad: bool = False,
 ) -> Tensor:
     """Uniform draws from [0, 1) of ``shape`` (ints or one tuple), default dtype float32."""
-    dims = _dims(shape, "rand")
-    dt = _float_dtype(dtype, "rand")
-    gen = _rng(rng, "rand")
-    if dt in (np.float32, np.float64):
-
-        def draw() -> np.ndarray:
-            return gen().random(dims, dtype=dt.type)
-    else:
-
-        def draw() -> np.ndarray:
-            return gen().random(dims).astype(dt)
-
-    return _draw(draw, requires_grad, "rand")
+    return _random("random", shape, dtype, rng, requires_grad, "rand")
 
 
 def _bernoulli_scaled(
