@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 trnn = pytest.importorskip("torch.nn.utils.rnn")
 
+from _packed_helpers import close, flat, padded_positions, pair  # noqa: E402
+
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
 from tinygrad_rnn.nn import dropout as dropout_module  # noqa: E402
@@ -31,30 +33,6 @@ from tinygrad_rnn.nn.utils.rnn import (  # noqa: E402
     pack_padded_sequence,
     pad_packed_sequence,
 )
-
-RTOL, ATOL = 1e-9, 1e-12
-
-
-def close(ours: Any, theirs: Any, what: str) -> None:
-    a = ours.data if isinstance(ours, tg.Tensor) else np.asarray(ours)
-    b = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} != torch's {b.shape}"
-    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=what)
-
-
-def flat(state: Any) -> list[Any]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def pair(x_np: np.ndarray) -> tuple[tg.Tensor, Any]:
-    """The same data as our leaf and torch's leaf, both requiring grad."""
-    return tg.Tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
-
-
-def beyond_lengths(lengths: list[int], T: int, batch_first: bool) -> np.ndarray:
-    """Boolean ``(T, B)`` (or ``(B, T)``): True at the padding."""
-    beyond = np.arange(T)[:, None] >= np.asarray(lengths)[None, :]
-    return beyond.T if batch_first else beyond
 
 
 def make_layers(kind: str, D: int, H: int, seed: int, **config: Any) -> tuple[Any, Any]:
@@ -124,7 +102,7 @@ def run_both(
         close(a, b, f"final state {k}")  # shapes too: h_n has proj_size features, c_n H
     backward_both([y, *flat(final)], [y_t, *flat(final_t)], rng)
     close(x.grad, x_t.grad, "input grad")
-    assert np.all(x.grad.data[beyond_lengths(lengths, T, batch_first)] == 0)  # type: ignore[union-attr]
+    assert np.all(x.grad.data[padded_positions(lengths, T, batch_first)] == 0)  # type: ignore[union-attr]
     for k, (s, s_t) in enumerate(states):
         close(s.grad, s_t.grad, f"initial state grad {k}")
     torch_params = dict(tm.named_parameters())
@@ -348,7 +326,7 @@ def test_packed_training_dropout_matches_torch_with_the_same_masks(
     y, _ = pad_packed_sequence(out)
     backward_both([y, *flat(final)], [y_t, *final_t], rng)
     close(x.grad, x_t.grad, "input grad")
-    assert np.all(x.grad.data[beyond_lengths(lengths, T, False)] == 0)  # type: ignore[union-attr]
+    assert np.all(x.grad.data[padded_positions(lengths, T, False)] == 0)  # type: ignore[union-attr]
     for i, (s, s_t) in enumerate(states):
         close(s.grad, s_t.grad, f"initial state grad {i}")
     for name, param in ours.named_parameters():
@@ -405,7 +383,7 @@ def test_packed_training_dropout_gives_each_sequence_what_it_gets_alone(
     sizes = [R, H] if kind == "LSTM" else [H]
     h0s = [rng.standard_normal((L * dirs, B, s)) for s in sizes]
     x_np = rng.standard_normal((T, B, D))
-    x_np[beyond_lengths(lengths, T, False)] = 1e3  # finite garbage in the padding
+    x_np[padded_positions(lengths, T, False)] = 1e3  # finite garbage in the padding
 
     x = tg.Tensor(x_np, requires_grad=True)
     hx = [tg.Tensor(h, requires_grad=True) for h in h0s]
@@ -419,8 +397,8 @@ def test_packed_training_dropout_gives_each_sequence_what_it_gets_alone(
     layer.zero_grad()
     ((y * w_y).sum() + sum((f * w).sum() for f, w in zip(flat(final), w_f))).backward()
     packed_grads = {name: prm.grad.data.copy() for name, prm in layer.named_parameters()}  # type: ignore[union-attr]
-    assert np.all(y.data[beyond_lengths(lengths, T, False)] == 0)
-    assert np.all(x.grad.data[beyond_lengths(lengths, T, False)] == 0)  # type: ignore[union-attr]
+    assert np.all(y.data[padded_positions(lengths, T, False)] == 0)
+    assert np.all(x.grad.data[padded_positions(lengths, T, False)] == 0)  # type: ignore[union-attr]
 
     layer.zero_grad()
     for b, n in enumerate(lengths):

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 trnn = pytest.importorskip("torch.nn.utils.rnn")
 
+from _packed_helpers import close, flat, padded_positions, pair  # noqa: E402
+
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
 from tinygrad_rnn.nn.utils.rnn import (  # noqa: E402
@@ -28,30 +30,6 @@ from tinygrad_rnn.nn.utils.rnn import (  # noqa: E402
     pad_packed_sequence,
     pad_sequence,
 )
-
-RTOL, ATOL = 1e-9, 1e-12
-
-
-def close(ours: Any, theirs: Any, what: str) -> None:
-    a = ours.data if isinstance(ours, tg.Tensor) else np.asarray(ours)
-    b = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} != torch's {b.shape}"
-    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=what)
-
-
-def flat(state: Any) -> list[Any]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def pair(x_np: np.ndarray) -> tuple[tg.Tensor, Any]:
-    """The same data as our leaf and torch's leaf, both requiring grad."""
-    return tg.Tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
-
-
-def padded_positions(lengths: list[int], T: int, batch_first: bool) -> np.ndarray:
-    """Boolean ``(T, B)`` (or ``(B, T)``): True beyond each sequence's length."""
-    beyond = np.arange(T)[:, None] >= np.asarray(lengths)[None, :]
-    return beyond.T if batch_first else beyond
 
 
 # ------------------------------------------------------------------ pack / pad
