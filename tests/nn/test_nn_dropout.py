@@ -20,9 +20,10 @@ from hypothesis.extra import numpy as hnp
 
 torch = pytest.importorskip("torch")
 
+from _dropout_masks import MaskRecorder  # noqa: E402
+
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
-from tinygrad_rnn.nn import dropout as dropout_module  # noqa: E402
 
 Tensor = tg.Tensor
 
@@ -141,21 +142,6 @@ def test_dropout_errors() -> None:
 
 
 # ------------------------------------------------------------------------ between layers
-
-
-class MaskRecorder:
-    """Wraps the mask drawing of the dropout module, keeping every mask it hands out."""
-
-    def __init__(self, monkeypatch: Any) -> None:
-        self.masks: list[np.ndarray] = []
-        real = dropout_module._bernoulli_scaled
-
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            mask = real(*args, **kwargs)
-            self.masks.append(mask.data.copy())
-            return mask
-
-        monkeypatch.setattr(dropout_module, "_bernoulli_scaled", recording)
 
 
 def torch_layer(kind: str, tm: Any, k: int, in_size: int) -> Any:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 trnn = pytest.importorskip("torch.nn.utils.rnn")
 
+from _dropout_masks import MaskRecorder  # noqa: E402
 from _packed_helpers import close, flat, padded_positions, pair  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
@@ -227,19 +228,6 @@ def test_packed_dropout_in_eval_matches_torch_in_eval(
 
 
 # ------------------------------------------------------------------ dropout in training
-class MaskRecorder:
-    """Wraps the dropout module's mask drawing, keeping every mask it hands out."""
-
-    def __init__(self, monkeypatch: Any) -> None:
-        self.masks: list[np.ndarray] = []
-        real = dropout_module._bernoulli_scaled
-
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            mask = real(*args, **kwargs)
-            self.masks.append(mask.data.copy())
-            return mask
-
-        monkeypatch.setattr(dropout_module, "_bernoulli_scaled", recording)
 
 
 def torch_layer(tm: Any, k: int) -> Any:
