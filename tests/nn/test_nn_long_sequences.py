@@ -216,15 +216,20 @@ def _closed_form_cache_bytes(T: int, B: int, D: int, H: int, itemsize: int) -> i
     return T * B * (H + D + 7 * H) * itemsize
 
 
-def test_a_long_lstm_step_peaks_within_2_6x_the_closed_form_cache() -> None:
-    # The issue's setting: T = 1,000, B = 32, H = 128, one-hot V = 65, Linear head,
-    # cross-entropy summed over time and batch, float32, forward + full backward.
-    T, B, H, V = 1000, 32, 128, 65
+def _long_lstm_problem(T: int, B: int, H: int, V: int) -> tuple[Any, Any, Any, Any]:
+    """The issue's memory setting: an LSTM with a Linear head, one-hot inputs, targets."""
     rng = np.random.default_rng(0)
     lstm = nn.LSTM(V, H, rng=rng)
     head = nn.Linear(H, V, rng=rng)
     xs = np.eye(V, dtype=np.float32)[rng.integers(0, V, (T, B))]
-    targets = rng.integers(0, V, (T, B))
+    return lstm, head, xs, rng.integers(0, V, (T, B))
+
+
+def test_a_long_lstm_step_peaks_within_2_6x_the_closed_form_cache() -> None:
+    # The issue's setting: T = 1,000, B = 32, H = 128, one-hot V = 65, Linear head,
+    # cross-entropy summed over time and batch, float32, forward + full backward.
+    T, B, H, V = 1000, 32, 128, 65
+    lstm, head, xs, targets = _long_lstm_problem(T, B, H, V)
 
     def step() -> None:
         out, _ = lstm(xs)
@@ -255,11 +260,7 @@ def test_a_long_jitted_lstm_step_peaks_within_1_3x_the_closed_form_cache() -> No
     """Issue 12's bound for the jitted step: a replay frees every value after its last use,
     writes gradients into their buffer's rows and reads the weight products from them."""
     T, B, H, V = 1000, 32, 128, 65
-    rng = np.random.default_rng(0)
-    lstm = nn.LSTM(V, H, rng=rng)
-    head = nn.Linear(H, V, rng=rng)
-    xs = np.eye(V, dtype=np.float32)[rng.integers(0, V, (T, B))]
-    targets = rng.integers(0, V, (T, B))
+    lstm, head, xs, targets = _long_lstm_problem(T, B, H, V)
 
     @tg.jit
     def step(x: np.ndarray, y: np.ndarray) -> tg.Tensor:
