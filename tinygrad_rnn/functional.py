@@ -262,33 +262,26 @@ def cross_entropy(
     # recomputes the ignore mask from each call's targets (a numpy result would be baked in).
     # (No copy of the caller's targets is kept: the op keeps ``classes``, a new array.)
     kept = targets if isinstance(targets, Tensor) else t
-    if t.dtype != np.intp:  # e.g. uint8, whose difference with ignore_index would be float
+    if t.dtype != np.intp:  # e.g. uint8: the op indexes with intp targets
         kept = ops.astype(kept, np.intp)
-    if weights is None and not label_smoothing:
-        # The common case in one op: ignored targets give loss 0 and no gradient inside it.
-        try:
-            loss = ops.softmax_cross_entropy(logits, kept, axis=ax, ignore_index=ignore_index)
-        except IndexError:
-            raise IndexError(_target_range_message(t, logits.shape[ax], ignore_index)) from None
+    # Ignored targets give loss 0 and no gradient inside the op.
+    try:
+        loss = ops.softmax_cross_entropy(logits, kept, axis=ax, ignore_index=ignore_index)
+    except IndexError:  # the op checks the range; name this function's arguments instead
+        raise IndexError(_target_range_message(t, logits.shape[ax], ignore_index)) from None
+    if weights is None and not label_smoothing:  # the common case: the op and a reduction
         if reduction == "none":
             return loss
         if reduction == "sum":
             return loss.sum()
         count = ops.sum(ops.astype(ops.not_equal(kept, ignore_index), logits.dtype))
         return _weighted_mean(loss.sum(), count)
-    counted = ops.astype(ops.sub(kept, ignore_index), np.bool_)  # nonzero: not ignored
-    # Ignored targets become class 0, a valid index for the fused op; their loss is then
-    # weighted 0 (finite logits give a finite loss there, so 0 · loss is 0).
-    classes = ops.mul(kept, counted)
-    try:
-        loss = ops.softmax_cross_entropy(logits, classes, axis=ax)
-    except IndexError:  # the op checks the range; name this function's arguments instead
-        raise IndexError(_target_range_message(t, logits.shape[ax], ignore_index)) from None
     if label_smoothing:
         # -mean_c log softmax(x)_c = logsumexp(x) - mean_c x: no log of a small probability.
         uniform = logsumexp(logits, axis=ax) - ops.mean(logits, axis=ax)
         loss = loss * (1.0 - label_smoothing) + uniform * label_smoothing
-    w = ops.astype(counted, logits.dtype)
+    # The weight of each element: 0 where ignored (for the smoothing term too), times mask.
+    w = ops.astype(ops.not_equal(kept, ignore_index), logits.dtype)
     if weights is not None:
         w = w * weights
     loss = loss * w
