@@ -391,3 +391,103 @@ def _product_code(k: int, plan: list[Any], out: int, names: dict[str, Any]) -> l
     code.extend(f"v{out} += {t}" for t in terms[1:])
     code.extend(f"del {t}" for t in temps)
     return code
+
+
+def _plan_transpose_pairs(prog: _Program) -> None:
+    """(Wᵀ)ᵀ is W: the backward's transpose of a forward transpose reads W itself, which is
+    C-ordered (the transpose in between may be a C-ordered copy, `_plan_layouts`)."""
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    for k, meta in prog.meta.items():
+        if meta[0] is _ops._transpose and meta[1].get("axes") is None:
+            j = producer.get(prog.instrs[k][1][0])
+            inner = prog.meta.get(j) if j is not None else None
+            if (
+                j is not None
+                and inner is not None
+                and inner[0] is _ops._transpose
+                and inner[1].get("axes") is None
+            ):
+                source = prog.instrs[j][1][0]
+                prog.alias[k] = source
+                prog.extra_reads[k] = (*prog.extra_reads.get(k, ()), source)
+
+
+def _plan_in_place(
+    prog: _Program,
+    values: dict[int, Any],
+    keep: set[int],
+    pinned: set[int],
+    last: dict[int, int],
+) -> None:
+    """An elementwise ufunc writes its result into an input slot when that slot dies at this
+    instruction, has the result's shape and dtype, owns its memory (made by an instruction
+    of this program, not a view, not an argument, a leaf or a constant, not a region of a
+    planned buffer), and no other live slot is a view of it."""
+    # Memory owners: a slot whose value is a view names its base's owner.
+    owner_last: dict[int, int] = {}
+    owner_of: dict[int, int] = {}
+    for slot, v in values.items():
+        end = len(prog.instrs) if slot in keep else last.get(slot, -1)
+        # A tuple (a weight's gradient factors, a stack's gradients) holds arrays of
+        # other slots: their memory lives as long as the tuple.
+        for part in v if isinstance(v, (tuple, list)) else (v,):
+            if isinstance(part, np.ndarray):
+                root = part if part.base is None else part.base
+                if part is v:
+                    owner_of[slot] = id(root)
+                owner_last[id(root)] = max(owner_last.get(id(root), -1), end)
+    outside = {id(v) for _, v in prog.consts if isinstance(v, np.ndarray)}
+    fresh: set[int] = set()
+    for k, (fn, ins, out) in enumerate(prog.instrs):
+        v = values.get(out)
+        if (
+            isinstance(v, np.ndarray)
+            and v.base is None
+            and id(v) not in outside
+            and all(values.get(i) is not v for i in ins)
+            and out not in pinned  # a region of a buffer now, not an array of its own
+        ):
+            fresh.add(out)
+        if (
+            not (isinstance(fn, np.ufunc) and fn.nout == 1)
+            or not isinstance(v, np.ndarray)
+            or k in prog.out_view
+            or k in prog.merged
+        ):
+            continue
+        for i in ins:
+            iv = values.get(i)
+            if (
+                i in fresh
+                and last.get(i) == k
+                and i not in keep
+                and isinstance(iv, np.ndarray)
+                and iv.shape == v.shape
+                and iv.dtype == v.dtype
+                and owner_last.get(owner_of.get(i, -1), k) <= k  # no view lives on
+            ):
+                prog.inplace[k] = i
+                fresh.add(out)
+                break
+
+
+def _plan_layouts(prog: _Program, values: dict[int, Any]) -> None:
+    """A weight's transpose read by several products (every step's ``h W_hhᵀ``) is copied
+    once into C order; ``c + a @ b`` with ``c`` of the product's shape adds in place."""
+    uses: dict[int, int] = {}
+    for _, ins, _ in prog.instrs:
+        for i in ins:
+            uses[i] = uses.get(i, 0) + 1
+    for k, meta in prog.meta.items():
+        if meta[0] is _ops._transpose and uses.get(prog.instrs[k][2], 0) > 1:
+            v = values.get(prog.instrs[k][2])
+            if isinstance(v, np.ndarray) and v.ndim == 2 and not v.flags.c_contiguous:
+                prog.contiguous.add(k)
+        if meta[0] is _ops.addmm:
+            c, prod = values.get(prog.instrs[k][1][0]), values.get(prog.instrs[k][2])
+            if (
+                isinstance(c, np.ndarray)
+                and isinstance(prod, np.ndarray)
+                and (c.shape, c.dtype) == (prod.shape, prod.dtype)
+            ):
+                prog.addmm_in_place.add(k)

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import ops as _ops
-from tinygrad_rnn.jit._plan import _plan_memory, _plan_siblings, _product_code
+from tinygrad_rnn.jit._plan import (
+    _plan_in_place,
+    _plan_layouts,
+    _plan_memory,
+    _plan_siblings,
+    _plan_transpose_pairs,
+    _product_code,
+)
 from tinygrad_rnn.tensor import Tensor
 
 _Instr = tuple[Callable[..., Any], tuple[int, ...], int]
@@ -41,9 +48,9 @@ class _Program:
         self.addmm_in_place: set[int] = set()
         self.contiguous: set[int] = set()
         self.chunks: list[Callable[[list[Any]], None]] | None = None
-        self.zero_buffers: set[int] = set()
+        self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
         self.sources: list[str] = []
-        self.trace_values: dict[int, Any] | None = None  # slots of the zeroed gradient buffers
+        self.trace_values: dict[int, Any] | None = None  # until planned (first replay)
         # The memory plan (see `_plan_buffers`): instructions that write into a region of a
         # gradient buffer instead of a new array, scatters that become no-ops, weight
         # products read straight from a buffer's rows.
@@ -62,33 +69,20 @@ class _Program:
         return self.n - 1
 
     def plan(self, values: dict[int, Any]) -> None:
-        """Liveness and in-place writes, from the trace's values (shapes, dtypes, aliasing).
-
-        A slot is freed right after its last use (outputs and gradients are kept). An
-        elementwise ufunc may write its result into an input slot when that slot dies at
-        this instruction, has the result's shape and dtype, owns its memory (made by an
-        instruction of this program, not a view, not an argument, a leaf or a constant),
-        and no other live slot is a view of it.
-        """
+        """Plan the program from the trace's values (shapes, dtypes, which arrays are views):
+        the memory plan and merged siblings (`_plan`), ``(Wᵀ)ᵀ = W``, liveness (a slot is
+        freed right after its last use; outputs and gradients are kept), in-place ufuncs,
+        contiguous shared transposes. None of it changes what an instruction computes."""
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
         pinned = _plan_memory(self, values, keep)
         _plan_siblings(self, values, pinned)
-        producer = {out: k for k, (_, _, out) in enumerate(self.instrs)}
-        for k, meta in self.meta.items():
-            # (Wᵀ)ᵀ is W: the backward's transpose of a forward transpose reads W itself,
-            # which is C-ordered (the transpose in between may be a C-ordered copy below).
-            if meta[0] is _ops._transpose and meta[1].get("axes") is None:
-                j = producer.get(self.instrs[k][1][0])
-                inner = self.meta.get(j) if j is not None else None
-                if (
-                    j is not None
-                    and inner is not None
-                    and inner[0] is _ops._transpose
-                    and inner[1].get("axes") is None
-                ):
-                    source = self.instrs[j][1][0]
-                    self.alias[k] = source
-                    self.extra_reads[k] = (*self.extra_reads.get(k, ()), source)
+        _plan_transpose_pairs(self)
+        last = self._plan_frees(keep)
+        _plan_in_place(self, values, keep, pinned, last)
+        _plan_layouts(self, values)
+
+    def _plan_frees(self, keep: set[int]) -> dict[int, int]:
+        """Each slot's last use, and the slots freed after each instruction (not ``keep``)."""
         last: dict[int, int] = {}
         for k, (_, ins, out) in enumerate(self.instrs):
             for i in (*ins, *self.extra_reads.get(k, ())):
@@ -99,71 +93,7 @@ class _Program:
             if slot not in keep:
                 frees[k].append(slot)
         self.frees = [tuple(f) for f in frees]
-        # Memory owners: a slot whose value is a view names its base's owner.
-        owner_last: dict[int, int] = {}
-        owner_of: dict[int, int] = {}
-        for slot, v in values.items():
-            end = len(self.instrs) if slot in keep else last.get(slot, -1)
-            # A tuple (a weight's gradient factors, a stack's gradients) holds arrays of
-            # other slots: their memory lives as long as the tuple.
-            for part in v if isinstance(v, (tuple, list)) else (v,):
-                if isinstance(part, np.ndarray):
-                    root = part if part.base is None else part.base
-                    if part is v:
-                        owner_of[slot] = id(root)
-                    owner_last[id(root)] = max(owner_last.get(id(root), -1), end)
-        outside = {id(v) for _, v in self.consts if isinstance(v, np.ndarray)}
-        fresh: set[int] = set()
-        for k, (fn, ins, out) in enumerate(self.instrs):
-            v = values.get(out)
-            if (
-                isinstance(v, np.ndarray)
-                and v.base is None
-                and id(v) not in outside
-                and all(values.get(i) is not v for i in ins)
-                and out not in pinned  # a region of a buffer now, not an array of its own
-            ):
-                fresh.add(out)
-            if (
-                not (isinstance(fn, np.ufunc) and fn.nout == 1)
-                or not isinstance(v, np.ndarray)
-                or k in self.out_view
-                or k in self.merged
-            ):
-                continue
-            for i in ins:
-                iv = values.get(i)
-                if (
-                    i in fresh
-                    and last.get(i) == k
-                    and i not in keep
-                    and isinstance(iv, np.ndarray)
-                    and iv.shape == v.shape
-                    and iv.dtype == v.dtype
-                    and owner_last.get(owner_of.get(i, -1), k) <= k  # no view lives on
-                ):
-                    self.inplace[k] = i
-                    fresh.add(out)
-                    break
-        uses: dict[int, int] = {}
-        for _, ins, _ in self.instrs:
-            for i in ins:
-                uses[i] = uses.get(i, 0) + 1
-        for k, meta in self.meta.items():
-            # A weight's transpose read by several products (every step's h W_hhᵀ) is copied
-            # once into C order.
-            if meta[0] is _ops._transpose and uses.get(self.instrs[k][2], 0) > 1:
-                v = values.get(self.instrs[k][2])
-                if isinstance(v, np.ndarray) and v.ndim == 2 and not v.flags.c_contiguous:
-                    self.contiguous.add(k)
-            if meta[0] is _ops.addmm:
-                c, prod = values.get(self.instrs[k][1][0]), values.get(self.instrs[k][2])
-                if (
-                    isinstance(c, np.ndarray)
-                    and isinstance(prod, np.ndarray)
-                    and (c.shape, c.dtype) == (prod.shape, prod.dtype)
-                ):
-                    self.addmm_in_place.add(k)
+        return last
 
     def _compile(self, chunk: int = 300) -> list[Callable[[list[Any]], None]]:
         """The instructions as Python functions of ``chunk`` instructions each.
