@@ -111,9 +111,7 @@ def _plan_buffers(
     new = {old: i for i, old in enumerate(order)}
     if not _ordered([instrs[old] for old in order], plans, new, instrs):
         return set(), {}  # a move broke an order the program needs: keep the plain program
-    prog.instrs = [instrs[old] for old in order]
-    prog.meta = {new[k]: m for k, m in prog.meta.items()}
-    prog.wrap = {new[k] for k in prog.wrap}
+    _reorder(prog, order)
     pinned: set[int] = set()
     view_rows: dict[int, tuple[int, Any]] = {}  # slot -> (buffer, index) it now lives in
     for k, r, index, kind, target in plans:
@@ -255,11 +253,16 @@ def _plan_stacks(
 
 
 def _move(prog: _Program, src: int, dst: int) -> dict[int, int]:
-    """Move instruction ``src`` to position ``dst`` (< src); returns old -> new indices and
-    renumbers everything keyed by instruction."""
+    """Move instruction ``src`` to position ``dst`` (< src); returns old -> new indices."""
     order = list(range(len(prog.instrs)))
     order.pop(src)
     order.insert(dst, src)
+    return _reorder(prog, order)
+
+
+def _reorder(prog: _Program, order: list[int]) -> dict[int, int]:
+    """Put the instructions in ``order`` (old indices) and renumber everything keyed by
+    instruction; returns old -> new indices."""
     new = {old: i for i, old in enumerate(order)}
     prog.instrs = [prog.instrs[old] for old in order]
     prog.meta = {new[k]: m for k, m in prog.meta.items()}
