@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import ops as _ops
+from tinygrad_rnn import tensor as _tensor
 from tinygrad_rnn.autograd import Primitive
 from tinygrad_rnn.engine import _accumulate_leaf
 from tinygrad_rnn.jit._kernels import (
@@ -469,8 +470,10 @@ class _Tracer:
         return tuple(none if i in unread else s for i, s in enumerate(slots))
 
     def _stand_in_slot(self, j: int) -> int:
+        """A zero-byte stand-in for slot ``j``'s value, for a rule that reads only its shape
+        (small values are passed as they are: ``tensor._RELEASE_MIN_BYTES``)."""
         v = self.values[j]
-        if isinstance(v, np.ndarray) and v.nbytes >= 2**16:
+        if isinstance(v, np.ndarray) and v.nbytes >= _tensor._RELEASE_MIN_BYTES:
             s = self.prog.new_slot()
             stand = _stand_in(v)
             self.prog.consts.append((s, stand))
