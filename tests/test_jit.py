@@ -393,3 +393,105 @@ def test_a_users_cell_taking_the_transpose_every_step_gets_one_weight_product() 
         if fn is importlib.import_module("tinygrad_rnn.jit")._multiply_out
     ]
     assert len(products) == 1
+
+
+def _program(jitted: Any) -> Any:
+    return next(iter(jitted.programs.values()))
+
+
+def _reused_buffers(prog: Any) -> list[Any]:
+    import importlib
+
+    reused_type = importlib.import_module("tinygrad_rnn.jit._plan")._Reused
+    return [fn for fn, _, _ in prog.instrs if isinstance(fn, reused_type)]
+
+
+def _rnn_step(rnn: Any, head: Any, returns_output: bool) -> Any:
+    def step(xs: Any, ys: Any) -> Any:
+        out, _ = rnn(xs)
+        loss = F.cross_entropy(head(out), ys, reduction="sum")
+        loss.backward()
+        return (loss, out) if returns_output else loss
+
+    return step
+
+
+def test_a_replay_reuses_the_buffers_it_allocates_and_still_equals_eager() -> None:
+    """The stack of hidden states and the gradient buffers are the same arrays on every
+    replay (the memory plan allocates them once), and the results stay eager's."""
+    rng = np.random.default_rng(0)
+    rnn = nn.RNN(3, 5, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    step = _rnn_step(rnn, head, returns_output=False)
+    calls = [(Tensor(rng.standard_normal((6, 2, 3))), rng.integers(0, 4, (6, 2))) for _ in range(4)]
+    params = [*rnn.parameters(), *head.parameters()]
+    jitted = tg.jit(step)
+    jitted(*calls[0])
+    jitted(*calls[0])  # planned here
+    reused = _reused_buffers(_program(jitted))
+    assert reused, "the hidden-state stack and the gradient buffers are reused"
+    arrays = [r.array for r in reused]
+    for xs, ys in calls:
+        for p in params:
+            p.grad = None
+        want_loss = step(xs, ys).item()
+        want = _grads(params)
+        for p in params:
+            p.grad = None
+        assert jitted(xs, ys).item() == pytest.approx(want_loss, rel=1e-12)
+        for g, w in zip(_grads(params), want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        assert all(r.array is a for r, a in zip(reused, arrays))  # the same memory
+
+
+def test_a_buffer_the_caller_may_receive_is_not_reused() -> None:
+    """Returning the layer's output, a view of the hidden-state stack, keeps that stack a
+    fresh array on every replay: the plan follows views from each buffer to what is
+    returned."""
+    rng = np.random.default_rng(1)
+    rnn = nn.RNN(3, 5, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    kept = tg.jit(_rnn_step(rnn, head, returns_output=False))
+    returned = tg.jit(_rnn_step(rnn, head, returns_output=True))
+    xs, ys = Tensor(rng.standard_normal((6, 2, 3))), rng.integers(0, 4, (6, 2))
+    for f in (kept, returned):
+        f(xs, ys)
+        f(xs, ys)
+    assert len(_reused_buffers(_program(returned))) < len(_reused_buffers(_program(kept)))
+    first = returned(xs, ys)[1].data.copy()
+    out = returned(xs, ys)[1]
+    returned(Tensor(rng.standard_normal((6, 2, 3))), ys)  # another call must not touch it
+    np.testing.assert_array_equal(out.data, first)
+
+
+def test_a_replay_that_starts_while_another_runs_gets_fresh_buffers() -> None:
+    """Two threads replaying one program at once: the second must not write into the
+    first one's buffers (seen as a replay that runs while the count says one is running)."""
+    rng = np.random.default_rng(2)
+    rnn = nn.RNN(3, 5, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    step = _rnn_step(rnn, head, returns_output=False)
+    jitted = tg.jit(step)
+    xs, ys = Tensor(rng.standard_normal((6, 2, 3))), rng.integers(0, 4, (6, 2))
+    jitted(xs, ys)
+    jitted(xs, ys)
+    prog = _program(jitted)
+    before = [r.array.copy() for r in _reused_buffers(prog)]
+    other = Tensor(rng.standard_normal((6, 2, 3)))
+    params = [*rnn.parameters(), *head.parameters()]
+    for p in params:
+        p.grad = None
+    want_loss = step(other, ys).item()
+    want = _grads(params)
+    for p in params:
+        p.grad = None
+    prog.replays_running += 1  # as if another thread were in the middle of a replay
+    try:
+        got_loss = jitted(other, ys).item()
+    finally:
+        prog.replays_running -= 1
+    assert got_loss == pytest.approx(want_loss, rel=1e-12)
+    for g, w in zip(_grads(params), want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    for r, b in zip(_reused_buffers(prog), before):
+        np.testing.assert_array_equal(r.array, b)

@@ -12,6 +12,7 @@ from tinygrad_rnn.jit._plan import (
     _plan_in_place,
     _plan_layouts,
     _plan_memory,
+    _plan_reuse,
     _plan_siblings,
     _plan_transpose_pairs,
     _product_code,
@@ -46,10 +47,13 @@ class _Program:
         self.frees: list[tuple[int, ...]] = []
         self.inplace: dict[int, int] = {}  # instruction -> the input slot it writes into
         self.addmm_in_place: set[int] = set()
+        self.two_d: set[int] = set()  # products of two 2-D arrays (np.dot)
         self.contiguous: set[int] = set()
         self.chunks: list[Callable[[list[Any]], None]] | None = None
         self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
         self.sources: list[str] = []
+        self.reused: set[int] = set()  # slots of the buffers kept from replay to replay
+        self.replays_running = 0
         self.trace_values: dict[int, Any] | None = None  # until planned (first replay)
         # The memory plan (see `_plan_buffers`): instructions that write into a region of a
         # gradient buffer instead of a new array, scatters that become no-ops, weight
@@ -72,7 +76,8 @@ class _Program:
         """Plan the program from the trace's values (shapes, dtypes, which arrays are views):
         the memory plan and merged siblings (`_plan`), ``(Wᵀ)ᵀ = W``, liveness (a slot is
         freed right after its last use; outputs and gradients are kept), in-place ufuncs,
-        contiguous shared transposes. None of it changes what an instruction computes."""
+        contiguous shared transposes, buffers reused across replays (`_plan_reuse`). None of
+        it changes what an instruction computes."""
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
         pinned = _plan_memory(self, values, keep)
         _plan_siblings(self, values, pinned)
@@ -80,6 +85,7 @@ class _Program:
         last = self._plan_frees(keep)
         _plan_in_place(self, values, keep, pinned, last)
         _plan_layouts(self, values)
+        _plan_reuse(self, values, keep)
 
     def _plan_frees(self, keep: set[int]) -> dict[int, int]:
         """Each slot's last use, and the slots freed after each instruction (not ``keep``)."""
@@ -116,6 +122,7 @@ class _Program:
             names: dict[str, Any] = {
                 "_asarray": np.asarray,
                 "_matmul": np.matmul,
+                "_dot": np.dot,
                 "_contiguous": np.ascontiguousarray,
             }
             lines = ["def _chunk(env):"]
@@ -207,10 +214,11 @@ class _Program:
             if k in self.contiguous:  # BLAS runs up to 2x slower on a transposed operand
                 return [f"v{out} = _contiguous({v[0]}.T)"]
             return [f"v{out} = {v[0]}.T"]
+        mm = "_dot" if k in self.two_d else "_matmul"
         if prim is _ops.matmul:
-            return [f"v{out} = _matmul({v[0]}, {v[1]})"]
+            return [f"v{out} = {mm}({v[0]}, {v[1]})"]
         if prim is _ops.addmm and k in self.addmm_in_place:  # c + a @ b, c of the product's shape
-            return [f"v{out} = _matmul({v[1]}, {v[2]})", f"v{out} += {v[0]}"]
+            return [f"v{out} = {mm}({v[1]}, {v[2]})", f"v{out} += {v[0]}"]
         return None
 
     def run(self, flat_args: list[Any]) -> list[Any]:
@@ -227,8 +235,12 @@ class _Program:
             env[s] = a.data if isinstance(a, Tensor) else a
         for s, t in self.leaf_slots:
             env[s] = t.data
-        for fn in self.chunks:
-            fn(env)
+        self.replays_running += 1
+        try:
+            for fn in self.chunks:
+                fn(env)
+        finally:
+            self.replays_running -= 1
         return env
 
 
