@@ -495,3 +495,33 @@ def test_a_replay_that_starts_while_another_runs_gets_fresh_buffers() -> None:
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     for r, b in zip(_reused_buffers(prog), before):
         np.testing.assert_array_equal(r.array, b)
+
+
+def test_reused_buffers_hold_nothing_a_replay_reads_before_writing() -> None:
+    """Poison every kept buffer between replays: a replay must write (or zero) each element
+    before reading it. ``z``'s gradient buffer is written with ``out=`` in two column ranges
+    and not in the column between them, which must stay zero."""
+    rng = np.random.default_rng(3)
+    w = Tensor(rng.standard_normal((4, 6)), requires_grad=True)
+
+    def step(x: Any) -> Any:
+        z = x @ w  # an intermediate: its gradient buffer is the program's own
+        loss = (z[:, 0:2].tanh() * 2.0).sum() + (z[:, 3:6].tanh() * 3.0).sum()
+        loss.backward()
+        return loss
+
+    jitted = tg.jit(step)
+    calls = [Tensor(rng.standard_normal((5, 4))) for _ in range(4)]
+    jitted(calls[0])
+    jitted(calls[0])
+    reused = _reused_buffers(_program(jitted))
+    assert reused
+    for x in calls:
+        for r in reused:
+            r.array.fill(np.nan)
+        w.grad = None
+        want_loss = step(x).item()
+        want = w.grad.data.copy()
+        w.grad = None
+        assert jitted(x).item() == pytest.approx(want_loss, rel=1e-12)
+        np.testing.assert_allclose(w.grad.data, want, rtol=1e-12, atol=1e-12)

@@ -53,6 +53,8 @@ class _Program:
         self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
         self.sources: list[str] = []
         self.reused: set[int] = set()  # slots of the buffers kept from replay to replay
+        self.unzeroed: set[int] = set()  # zeroed buffers written all over before any read
+        self.fresh_zeros: set[int] = set()  # zeroed buffers holding views: not kept
         self.replays_running = 0
         self.trace_values: dict[int, Any] | None = None  # until planned (first replay)
         # The memory plan (see `_plan_buffers`): instructions that write into a region of a
