@@ -350,7 +350,11 @@ class _Tracer:
             # Which arguments are the same slot (x * x) is part of the key: a template made
             # from one must name its inputs by the first position.
             same = tuple(slots.index(x) for x in slots)
-            described = tuple(_describe(self.values[x]) for x in slots)
+            values = self.values
+            described = tuple(
+                (v.shape, v.dtype.str) if type(v) is np.ndarray else _describe(v)
+                for v in [values[x] for x in slots]
+            )
             tkey: Any = (rule, _param_key(params), same, described)
             hash(tkey)
         except TypeError:
@@ -413,7 +417,7 @@ class _Tracer:
                     return None
             fn = functools.partial(prim.forward, **params) if params else prim.forward
             made[rec_out] = len(steps)
-            steps.append((prim, params, fn, tuple(refs)))
+            steps.append((prim, params, _param_key(params), fn, tuple(refs)))
         if out in made:
             result: tuple[str, int] = ("step", made[out])
         elif out in args:
@@ -427,20 +431,21 @@ class _Tracer:
         steps, result = template
         prog = self.prog
         outs: list[int] = []
-        for prim, params, fn, refs in steps:
+        values = self.values
+        for prim, params, pkey, fn, refs in steps:
             ins = tuple(
                 slots[r] if kind == "arg" else outs[r] if kind == "step" else r for kind, r in refs
             )
-            key = (prim, ins, (), _param_key(params), False)
+            key = (prim, ins, (), pkey, False)
             seen = self.cse.get(key)
             if seen is not None:
                 outs.append(seen)
                 continue
-            value = prim.forward(*[self.values[x] for x in ins], **params)
+            value = prim.forward(*[values[x] for x in ins], **params)
             if type(value) is not np.ndarray:
                 value = np.asarray(value)
             out = prog.new_slot()
-            self.values[out] = value
+            values[out] = value
             self.array_slot[id(value)] = out
             if value.ndim == 0:
                 prog.wrap.add(len(prog.instrs))
@@ -544,6 +549,8 @@ def _describe(value: Any) -> Any:
 
 def _param_key(params: dict[str, Any]) -> Any:
     """A hashable form of an op's fixed parameters (arrays by identity)."""
+    if not params:  # most ops (add, mul, tanh, ...): no parameters
+        return ()
     return tuple(
         (k, ("array", id(v)) if isinstance(v, np.ndarray) else v) for k, v in sorted(params.items())
     )
