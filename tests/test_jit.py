@@ -525,3 +525,23 @@ def test_reused_buffers_hold_nothing_a_replay_reads_before_writing() -> None:
         w.grad = None
         assert jitted(x).item() == pytest.approx(want_loss, rel=1e-12)
         np.testing.assert_allclose(w.grad.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_ops_of_constants_are_folded_and_unread_ops_dropped() -> None:
+    """The backward of ``loss.sum()`` (broadcasting the constant 1) is computed once, at
+    planning, and a layer's final state that the step never reads is not computed; the
+    results stay eager's."""
+    rng = np.random.default_rng(4)
+    rnn = nn.RNN(3, 5, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    step = _rnn_step(rnn, head, returns_output=False)
+    calls = [(Tensor(rng.standard_normal((6, 2, 3))), rng.integers(0, 4, (6, 2))) for _ in range(3)]
+    assert _compare(step, [*rnn.parameters(), *head.parameters()], calls) == 1
+    jitted = tg.jit(step)
+    jitted(*calls[0])
+    jitted(*calls[0])
+    prog = _program(jitted)
+    names = [getattr(m[0], "name", m[0]) for m in prog.meta.values()]
+    assert "broadcast_to" not in names  # folded into a constant
+    # The final state h_n = stack([h_T]) is never read: only the stack of all h_t is run.
+    assert names.count("stack") <= 1

@@ -611,3 +611,45 @@ def _plan_reuse(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
             fn = functools.partial(np.empty, *fn.args)
         prog.instrs[k] = (_Reused(fn, prog), ins, out)
         prog.reused.add(slot)
+
+
+def _plan_constants(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
+    """Ops of constants are constants, and ops nobody reads are dropped.
+
+    An op whose inputs are all constants of the program (the backward of ``loss.sum()``
+    broadcasting the constant 1) computes the same array on every replay: the trace's
+    value becomes a constant. An op whose result no instruction reads and the caller does
+    not receive (the final state of a layer whose caller keeps only its outputs, a slice
+    merged into a sibling's call) is not run. Only the ops of the engine (pure functions
+    of their inputs) are touched, never a random draw or a write into a buffer. Runs first:
+    only the tracer's ``meta`` and ``wrap`` are numbered by instruction then."""
+    from tinygrad_rnn.autograd import Primitive
+
+    consts = {s for s, _ in prog.consts}
+
+    def pure(k: int) -> bool:
+        meta = prog.meta.get(k)
+        return meta is not None and isinstance(meta[0], Primitive)
+
+    folded: set[int] = set()
+    for k, (_, ins, out) in enumerate(prog.instrs):
+        if ins and pure(k) and all(i in consts for i in ins) and out in values:
+            prog.consts.append((out, values[out]))
+            consts.add(out)
+            folded.add(k)
+    read: set[int] = set(keep)
+    dead: set[int] = set(folded)
+    for k in range(len(prog.instrs) - 1, -1, -1):
+        _, ins, out = prog.instrs[k]
+        if k not in folded and pure(k) and out not in read:
+            dead.add(k)
+            continue
+        if k not in dead:
+            read.update(ins)
+    if not dead:
+        return
+    order = [k for k in range(len(prog.instrs)) if k not in dead]
+    new = {old: i for i, old in enumerate(order)}
+    prog.instrs = [prog.instrs[old] for old in order]
+    prog.meta = {new[k]: m for k, m in prog.meta.items() if k in new}
+    prog.wrap = {new[k] for k in prog.wrap if k in new}

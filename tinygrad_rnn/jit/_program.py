@@ -9,6 +9,7 @@ import numpy as np
 
 from tinygrad_rnn import ops as _ops
 from tinygrad_rnn.jit._plan import (
+    _plan_constants,
     _plan_in_place,
     _plan_layouts,
     _plan_memory,
@@ -76,11 +77,13 @@ class _Program:
 
     def plan(self, values: dict[int, Any]) -> None:
         """Plan the program from the trace's values (shapes, dtypes, which arrays are views):
-        the memory plan and merged siblings (`_plan`), ``(Wᵀ)ᵀ = W``, liveness (a slot is
-        freed right after its last use; outputs and gradients are kept), in-place ufuncs,
-        contiguous shared transposes, buffers reused across replays (`_plan_reuse`). None of
-        it changes what an instruction computes."""
+        constants folded and unread ops dropped (`_plan_constants`), the memory plan and
+        merged siblings (`_plan`), ``(Wᵀ)ᵀ = W``, liveness (a slot is freed right after its
+        last use; outputs and gradients are kept), in-place ufuncs, contiguous shared
+        transposes, buffers reused across replays (`_plan_reuse`). None of it changes what
+        an instruction computes."""
         keep = {s for _, s in self.grads} | set(_output_slots(self.outputs))
+        _plan_constants(self, values, keep)
         pinned = _plan_memory(self, values, keep)
         _plan_siblings(self, values, pinned)
         _plan_transpose_pairs(self)
