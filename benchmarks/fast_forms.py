@@ -12,9 +12,11 @@ elementary ops, compound ops and fast forms"):
 Two more fields were measured by this script (``results/fast_forms.md``, at 78404b4) and
 then left the eager engine: ``fresh`` (a rule's result declared new, so later gradients
 were added into it in place: 0.97-1.02x, removed from ``Primitive``) and ``shape_only``
-(inputs saved as zero-byte stand-ins: 9-11 % slower at M and no memory saved, because eager
-nodes keep their input Tensors; the field stays for ``tinygrad_rnn.jit``, which frees values
-by liveness, and eager mode no longer makes stand-ins).
+(inputs saved as zero-byte stand-ins), which eager mode then stopped using: 9-11 % slower at
+M and no memory saved, because eager nodes keep their input Tensors. It is back (measured
+here again): eager nodes save a stand-in only for an input of 16 KiB or more, and the layers
+release the Tensors' own values (the projection, an LSTM step's pre-activations and the
+terms of its cell update), so the stand-ins are what lets that memory go.
 
 For the **eager** step of ``bptt_step.make_problem`` (RNN and LSTM, sizes S and M) this
 times the step with every field as shipped ("all on"), with each field switched off in turn
@@ -67,6 +69,7 @@ ABSENT: dict[str, Any] = {
     "factors": None,
     "accumulate": None,
     "vjp_all": None,
+    "shape_only": (),
 }
 ALL_ON = "all on"
 ALL_OFF = "all off"

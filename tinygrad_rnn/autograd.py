@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn.tensor import Tensor
+from tinygrad_rnn import tensor as _tensor
+from tinygrad_rnn.tensor import Tensor, _memory_of, _stand_in
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -331,6 +332,20 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         _TRACE[0].record(prim, args, arrays, params, result)
     if not result.requires_grad:
         return result
+    if prim.shape_only:
+        # An input whose value no rule reads is saved as a zero-byte stand-in when it holds
+        # (or is a view of) a large array: the node then does not keep that memory alive
+        # once the Tensor's own values go (a layer releases its projection, an LSTM step
+        # its pre-activations). Small values are saved as they are (no cost per step at
+        # batch 1; small graphs, the ones people draw, keep every value).
+        saved = None
+        least = _tensor._RELEASE_MIN_BYTES
+        for i in prim.shape_only:
+            x = arrays[i]
+            if type(x) is np.ndarray and (x.nbytes >= least or _memory_of(x).nbytes >= least):
+                if saved is None:
+                    saved = arrays = list(arrays)  # a copy: the tracer saw the values
+                saved[i] = _stand_in(x)
     if has_leaf:
         leaves = [a.data for a in args if isinstance(a, Tensor) and a._node is None]
         node: Node = _GuardingNode(prim, tuple(inputs), tuple(arrays), params, leaves)

@@ -8,7 +8,6 @@ the same thing.
 from __future__ import annotations
 
 import operator
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
@@ -67,28 +66,38 @@ def _axes_tuple(where: str, axis: Any, shape: tuple[int, ...]) -> tuple[int, ...
 # backward pass. NaN, not zero: anything that computes with a released value gets NaN,
 # not a plausible number. A stand-in is recognised by its base, the dtype's NaN.
 _FILLS: dict[np.dtype[Any], np.ndarray] = {}
-# The last original and its stand-in: an RNN's steps all save the same projection, and a
-# stand-in costs microseconds to make. Keyed by a weak reference, so it never keeps the
-# original alive, and one stand-in per original (graph drawings tell them apart by id).
-_LAST: list[Any] = [None, None]
+# Stand-ins by shape and dtype: they hold nothing, so one serves every array of that shape
+# (a layer's steps save rows of one projection; making a stand-in costs about a
+# microsecond, looking one up a tenth of that). A few shapes recur; the table is bounded.
+_STAND_INS: dict[tuple[tuple[int, ...], np.dtype[Any]], np.ndarray] = {}
 # Below this size values are kept even where a stand-in could replace them (see above).
-_RELEASE_MIN_BYTES = 64 * 2**10
+_RELEASE_MIN_BYTES = 16 * 2**10
 
 
 def _stand_in(a: np.ndarray) -> np.ndarray:
     """A zero-byte read-only array with ``a``'s shape and dtype (all NaN, or 0 for integers)."""
-    ref, s = _LAST
-    if ref is not None and ref() is a:
+    key = (a.shape, a.dtype)
+    s = _STAND_INS.get(key)
+    if s is not None:
         return s
     fill = _FILLS.get(a.dtype)
     if fill is None:
         value = np.nan if a.dtype.kind in "fc" else 0
-        made = np.full((), value, dtype=a.dtype)
+        made = np.full(1, value, dtype=a.dtype)
         made.flags.writeable = False
         fill = _FILLS.setdefault(a.dtype, made)  # one per dtype, also with threads
-    s = np.broadcast_to(fill, a.shape)
-    _LAST[:] = [weakref.ref(a), s]
+    # The element seen through zero strides (3x faster to make than np.broadcast_to's view).
+    s = np.ndarray(a.shape, a.dtype, buffer=fill, strides=(0,) * a.ndim)
+    if len(_STAND_INS) > 64:
+        _STAND_INS.clear()
+    _STAND_INS[key] = s
     return s
+
+
+def _memory_of(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    base = a.base
+    return a if base is None else base if type(base) is np.ndarray else a
 
 
 def _is_stand_in(a: Any) -> bool:
@@ -222,11 +231,13 @@ class Tensor:
 
         The tensor keeps its shape, dtype and place in the graph; ``data`` becomes a
         zero-byte stand-in. Used by the recurrent layers for their input projection once
-        every step has read its row: no derivative rule reads it (only its shape).
-        Values under ``_RELEASE_MIN_BYTES`` are kept: their memory is not worth the time,
-        and small graphs, the ones people draw, keep every value to show.
+        every step has read its row, and by an LSTM step for its pre-activations and their
+        four slices once the gates are computed: no derivative rule reads them (only their
+        shapes). Values in memory under ``_RELEASE_MIN_BYTES`` (a slice counts the array it
+        is a view of) are kept: their memory is not worth the time, and small graphs, the
+        ones people draw, keep every value to show.
         """
-        if self.data.nbytes >= _RELEASE_MIN_BYTES:
+        if _memory_of(self.data).nbytes >= _RELEASE_MIN_BYTES:
             self.data = _stand_in(self.data)
 
     def _released_message(self, where: str) -> str:

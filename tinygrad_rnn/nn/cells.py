@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn import ops
+from tinygrad_rnn import tensor as _tensor
 from tinygrad_rnn.nn.module import (
     Module,
     Parameter,
@@ -71,7 +72,23 @@ def _rnn_step(
     or relu. Elementary ops only: ``addmm`` (``c + a @ b``) and the activation.
     """
     z = ops.addmm(gi if t is None else gi[t], h, w_hh_t)
-    return z.tanh() if nonlinearity == "tanh" else z.relu()
+    h_new = z.tanh() if nonlinearity == "tanh" else z.relu()
+    _release(z)
+    return h_new
+
+
+def _release(*tensors: Tensor) -> None:
+    """Let the memory of a step's intermediates go in eager mode, before the backward pass.
+
+    For values no derivative rule reads (``addmm``'s, the slices' and ``add``'s rules and
+    the activations' read no such value; the nodes that took them saved stand-ins), once
+    the step has used them. The first tensor is the largest: under
+    ``tensor._RELEASE_MIN_BYTES`` nothing is released (batch 1, the small graphs people
+    draw). The jit frees values by liveness and needs none of this.
+    """
+    if tensors[0].data.nbytes >= _tensor._RELEASE_MIN_BYTES:
+        for x in tensors:
+            x._release_values()
 
 
 def _lstm_step(
@@ -101,8 +118,12 @@ def _lstm_step(
     z = ops.addmm(gi if t is None else gi[t], h, w_hh_t)
     z_i, z_f, z_g, z_o = ops.chunk(z, 4, axis=-1)
     i, f, g, o = z_i.sigmoid(), z_f.sigmoid(), z_g.tanh(), z_o.sigmoid()
-    c_new = f * c + i * g
+    kept, added = f * c, i * g
+    c_new = kept + added
     h_new = o * c_new.tanh()
+    # No rule reads z, its slices or the two terms: 6H numbers per row and step of memory
+    # that can go now in eager mode, not after the backward pass.
+    _release(z, z_i, z_f, z_g, z_o, kept, added)
     return (h_new if w_hr_t is None else h_new @ w_hr_t), c_new
 
 
