@@ -341,6 +341,10 @@ def test_jit_equals_eager_for_random_programs_of_the_engines_ops(program: Any, s
         eager = step(*args)
         want = [w.grad.data.copy(), args[0].grad.data.copy()]  # type: ignore[union-attr]
         w.grad = args[0].grad = None
+        for prog in jitted.programs.values():  # kept buffers hold garbage between calls
+            for r in _reused_buffers(prog):
+                if r.array is not None:
+                    r.array.fill(np.nan)
         got = jitted(*args)
         np.testing.assert_allclose(got.data, eager.data, rtol=1e-12, atol=1e-12)
         for t, expected in zip((w, args[0]), want):
@@ -545,3 +549,39 @@ def test_ops_of_constants_are_folded_and_unread_ops_dropped() -> None:
     assert "broadcast_to" not in names  # folded into a constant
     # The final state h_n = stack([h_T]) is never read: only the stack of all h_t is run.
     assert names.count("stack") <= 1
+
+
+def test_an_lstm_steps_kept_buffers_may_hold_garbage_between_replays() -> None:
+    """The buffers an LSTM step keeps across replays (the stack of h, the cross-entropy's
+    gradient buffer; the gate-gradient buffer, which holds views, keeps fresh zeros) are
+    written or zeroed before they are read: poisoning them between replays changes
+    nothing."""
+    rng = np.random.default_rng(5)
+    lstm = nn.LSTM(3, 4, dtype=np.float64, rng=rng)
+    head = nn.Linear(4, 5, dtype=np.float64, rng=rng)
+    params = [*lstm.parameters(), *head.parameters()]
+
+    def step(xs: Any, ys: Any) -> Any:
+        out, _ = lstm(xs)
+        loss = F.cross_entropy(head(out), ys, reduction="sum")
+        loss.backward()
+        return loss
+
+    jitted = tg.jit(step)
+    calls = [(Tensor(rng.standard_normal((6, 3, 3))), rng.integers(0, 5, (6, 3))) for _ in range(4)]
+    jitted(*calls[0])
+    jitted(*calls[0])
+    reused = _reused_buffers(_program(jitted))
+    assert len(reused) >= 2
+    for xs, ys in calls:
+        for r in reused:
+            r.array.fill(np.nan)
+        for p in params:
+            p.grad = None
+        want_loss = step(xs, ys).item()
+        want = _grads(params)
+        for p in params:
+            p.grad = None
+        assert jitted(xs, ys).item() == pytest.approx(want_loss, rel=1e-12)
+        for g, w in zip(_grads(params), want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
