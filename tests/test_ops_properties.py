@@ -850,6 +850,36 @@ def test_in_place_rule_adds_what_the_rule_returns(
     np.testing.assert_allclose(buf, expected, rtol=1e-12, atol=1e-14)  # summation order
 
 
+SAVING = [c for c in PRIM_CASES if getattr(c.prim, "saving", None) is not None]
+
+
+@_each_case(SAVING)
+@settings(max_examples=15)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_a_saving_forward_gives_the_forward_and_its_residual_the_same_gradient(
+    pc: PrimCase, data: st.DataObject, seed: int
+) -> None:
+    """``Primitive.saving`` returns what ``forward`` returns, and the array forms given its
+    residual add what they add without it (which recomputes, and is checked above)."""
+    case = data.draw(pc.cases, label="case")
+    prim, params, arrays = pc.prim, case.params, case.arrays
+    rng = np.random.default_rng(seed)
+    ans, residual = prim.saving(*arrays, **params)
+    np.testing.assert_array_equal(ans, prim.forward(*arrays, **params))
+    assert residual is not None
+    g = np.asarray(rng.standard_normal(np.shape(ans)))
+    before = rng.standard_normal(arrays[0].shape)
+    with_residual, without = before.copy(), before.copy()
+    prim.accumulate(with_residual, g, *arrays, **params, residual=residual)
+    prim.accumulate(without, g, *arrays, **params)
+    np.testing.assert_allclose(with_residual, without, rtol=1e-12, atol=1e-14)
+    # An eager node keeps the residual for the backward pass.
+    tensors = [Tensor(a, requires_grad=True) if a.dtype.kind == "f" else a for a in arrays]
+    out = prim(*tensors, **params)
+    assert out._node is not None
+    np.testing.assert_array_equal(out._node.params["residual"], residual)
+
+
 ALL_AT_ONCE = [c for c in PRIM_CASES if getattr(c.prim, "vjp_all", None) is not None]
 
 

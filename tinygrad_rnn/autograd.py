@@ -67,9 +67,14 @@ class Primitive:
         shape_only: the inputs whose values no rule reads, only their shape and dtype
             (a recurrent step's row of the input projection). [`jit`][tinygrad_rnn.jit.jit]
             passes such a rule a zero-byte stand-in instead of the value, so the value can
-            be freed after its last forward use. (Eager nodes keep their input Tensors, and
-            with them the values, so eager mode does not substitute: it cost 9-11 % of an
-            M-size step and freed nothing; ``benchmarks/fast_forms.py``.)
+            be freed after its last forward use; eager nodes save one for an input of
+            16 KiB or more (``tensor._RELEASE_MIN_BYTES``).
+        saving: optional ``saving(*arrays, **params) -> (ans, residual)``, the forward
+            that also returns what the array forms of the rules reuse (the softmax of a
+            cross-entropy). Run instead of ``forward`` when a node is recorded; the rules,
+            ``accumulate`` and ``factors`` then get ``residual=`` as a keyword, and must
+            also work without it (``residual=None``: called directly, or under
+            ``create_graph``, where rules recompute what they need with ops).
     """
 
     __slots__ = (
@@ -78,6 +83,7 @@ class Primitive:
         "forward",
         "name",
         "nondiff",
+        "saving",
         "shape_only",
         "vjp_all",
         "vjp_n",
@@ -94,6 +100,7 @@ class Primitive:
         factors: dict[int, Callable[..., Any]] | None = None,
         vjp_all: Rule | None = None,
         shape_only: tuple[int, ...] = (),
+        saving: Callable[..., tuple[Any, Any]] | None = None,
     ) -> None:
         if vjp_all is not None and vjp_n is None:
             raise ValueError(f"{name}: vjp_all is a fast form of vjp_n, which is missing")
@@ -105,6 +112,7 @@ class Primitive:
         self.vjp_n = vjp_n
         self.vjp_all = vjp_all
         self.shape_only = tuple(shape_only)
+        self.saving = saving
         self.nondiff = not vjps and vjp_n is None
 
     def vjp(self, i: int, g: Any, ans: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
@@ -307,15 +315,23 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
             for a, x in zip(args, arrays)
         ]
     anomaly_on = _ANOMALY[0]
+    # With a node to record, an op with a saving forward keeps what its rules reuse.
+    forward = prim.forward
+    saving = prim.saving is not None and needs_grad and _ENABLED[0]
+    if saving:
+        forward = prim.saving  # type: ignore[assignment]
     try:
         if anomaly_on:
             # Anomaly mode reports NaN/Inf itself, naming the op, instead of numpy's warning.
             with np.errstate(all="ignore"):
-                out = prim.forward(*arrays, **params)
+                out = forward(*arrays, **params)
         else:
-            out = prim.forward(*arrays, **params)
+            out = forward(*arrays, **params)
     except (ValueError, IndexError, TypeError, OverflowError) as exc:
         raise _op_error(prim, exc, arrays) from exc
+    residual = None
+    if saving:
+        out, residual = out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if anomaly_on:
@@ -329,9 +345,11 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
     result._node = None
     result.requires_grad = needs_grad and _ENABLED[0] and not prim.nondiff
     if _TRACE[0] is not None:  # a ``tinygrad_rnn.jit`` function is being traced
-        _TRACE[0].record(prim, args, arrays, params, result)
+        _TRACE[0].record(prim, args, arrays, params, result, residual)
     if not result.requires_grad:
         return result
+    if saving:
+        params = {**params, "residual": residual}
     if prim.shape_only:
         # An input whose value no rule reads is saved as a zero-byte stand-in when it holds
         # (or is a view of) a large array: the node then does not keep that memory alive

@@ -781,9 +781,14 @@ def _sum_classes(e: np.ndarray, axis: int, keepdims: bool) -> np.ndarray:
     return e.sum(axis=axis, keepdims=keepdims)
 
 
-def _softmax_xent_forward(
-    logits: np.ndarray, targets: np.ndarray, axis: int, ignore_index: int | None = None
-) -> np.ndarray:
+def _softmax_xent(
+    logits: np.ndarray,
+    targets: np.ndarray,
+    axis: int,
+    ignore_index: int | None,
+    keep_softmax: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The loss per row and, with ``keep_softmax``, the softmax (C order) it went through."""
     _check_targets(logits, targets, axis, ignore_index)
     targets, keep = _kept(targets, ignore_index)
     # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
@@ -794,12 +799,30 @@ def _softmax_xent_forward(
     shifted = np.subtract(logits, m, order="C")  # C order: its flat positions are known
     picked = shifted.reshape(-1)[_target_flat_index(shifted.shape, targets, axis)]
     np.exp(shifted, out=shifted)  # the shifted logits are not needed any more
+    sums = _sum_classes(shifted, axis, keepdims=False)
     with np.errstate(divide="ignore"):
-        lse = np.log(_sum_classes(shifted, axis, keepdims=False))
+        lse = np.log(sums)
     loss = lse - picked.reshape(lse.shape)
     if keep is not None:
         loss *= keep  # an ignored target counts for nothing
-    return loss
+    if not keep_softmax:
+        return loss, None
+    with np.errstate(divide="ignore", invalid="ignore"):  # an all -inf row: NaN, as in eager
+        shifted *= np.expand_dims(np.reciprocal(sums), axis)
+    return loss, shifted
+
+
+def _softmax_xent_forward(
+    logits: np.ndarray, targets: np.ndarray, axis: int, ignore_index: int | None = None
+) -> np.ndarray:
+    return _softmax_xent(logits, targets, axis, ignore_index, keep_softmax=False)[0]
+
+
+def _softmax_xent_saving(
+    logits: np.ndarray, targets: np.ndarray, axis: int, ignore_index: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    # The softmax the loss computed anyway, kept for the gradient (``Primitive.saving``).
+    return _softmax_xent(logits, targets, axis, ignore_index, keep_softmax=True)
 
 
 def _one_hot_like(logits: Any, targets: Any, axis: int) -> np.ndarray:
@@ -817,19 +840,24 @@ def _softmax_xent_accumulate(
     targets: np.ndarray,
     axis: int,
     ignore_index: int | None = None,
+    residual: np.ndarray | None = None,
 ) -> None:
-    # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)).
+    # The rule below on arrays, in place: buf += g (softmax(logits) - onehot(targets)),
+    # with the forward's softmax when it was kept (``residual``), else computed again.
     # C order whatever the layout of ``logits`` (a transposed view, batch first, ...): the
     # flat positions of the targets below are C-order positions, and ``reshape(-1)`` of
     # anything else would be a copy, so the subtraction would be lost.
     targets, keep = _kept(targets, ignore_index)
     if keep is not None:
         g = g * keep
-    p = np.subtract(logits, logits.max(axis=axis, keepdims=True), order="C")
-    np.exp(p, out=p)
-    scale = _sum_classes(p, axis, keepdims=True)  # g / Σ exp per row, then one multiply
-    np.divide(np.expand_dims(g, axis), scale, out=scale)
-    p *= scale
+    if residual is not None:
+        p = residual * np.expand_dims(g, axis)  # a new array: the residual may be read again
+    else:
+        p = np.subtract(logits, logits.max(axis=axis, keepdims=True), order="C")
+        np.exp(p, out=p)
+        scale = _sum_classes(p, axis, keepdims=True)  # g / Σ exp per row, then one multiply
+        np.divide(np.expand_dims(g, axis), scale, out=scale)
+        p *= scale
     p.reshape(-1)[_target_flat_index(p.shape, targets, axis)] -= np.reshape(g, -1)
     buf += p
 
@@ -840,8 +868,16 @@ def _softmax_xent_accumulate(
 # the second input; as an input it may be computed by other ops (``F.cross_entropy`` maps
 # ``ignore_index`` to a valid class that way), which a jit replay then recomputes per call.
 def _softmax_xent_rule(
-    g: Any, ans: Any, logits: Any, targets: Any, axis: int, ignore_index: int | None = None
+    g: Any,
+    ans: Any,
+    logits: Any,
+    targets: Any,
+    axis: int,
+    ignore_index: int | None = None,
+    residual: Any = None,
 ) -> Any:
+    # Written with ops (the definition, differentiable again): the saved softmax
+    # (``residual``) is for the array form above.
     classes, keep = _kept(targets, ignore_index)
     if keep is not None:  # a constant mask: an ignored target passes no gradient
         g = g * _like(keep, g)
@@ -857,6 +893,7 @@ softmax_cross_entropy = Primitive(
     _softmax_xent_forward,
     _softmax_xent_rule,
     accumulate=_softmax_xent_accumulate,
+    saving=_softmax_xent_saving,
 )
 
 # -------------------------------------------------------------- shape ops

@@ -119,6 +119,7 @@ class _Tracer:
         arrays: list[Any],
         params: dict[str, Any],
         result: Tensor,
+        residual: Any = None,
     ) -> None:
         ins = tuple(
             self._tensor_slot(a) if isinstance(a, Tensor) else self._const_slot(x)
@@ -150,22 +151,49 @@ class _Tracer:
                 self.duplicates.add(id(result))
                 return
         extra: tuple[int, ...] = ()
+        names: tuple[str, ...] = ()
+        saving = residual is not None or (prim.saving is not None and result.requires_grad)
+        forward: Callable[..., Any] = prim.forward
+        if saving and prim.saving is not None:
+            forward = prim.saving
         if from_slots:
             names = tuple(from_slots)
             extra = tuple(from_slots[k] for k in names)
             n = len(ins)
-            forward = prim.forward
 
             def fn(*vals: Any, _f: Any = forward, _n: int = n, _names: Any = names) -> Any:
                 kw = dict(fixed, **dict(zip(_names, vals[_n:])))
                 return _f(*vals[:_n], **kw)
         else:
-            fn = functools.partial(prim.forward, **fixed) if fixed else prim.forward
+            fn = functools.partial(forward, **fixed) if fixed else forward
         out = self.prog.new_slot()
         self.slot[id(result)] = out
         self.keep.append(result)
         self.values[out] = result.data
         self.array_slot[id(result.data)] = out
+        if saving:
+            # The op's saving forward returns (ans, residual): one instruction for the pair,
+            # one for each part; the rules get the residual's slot as a per-call parameter.
+            pair = self.prog.new_slot()
+            self.values[pair] = (result.data, residual)
+            self.prog.instrs.append((fn, ins + extra, pair))
+            res = self.prog.new_slot()
+            for i, slot in ((0, out), (1, res)):
+                k = len(self.prog.instrs)
+                if i == 0 and result.data.ndim == 0:
+                    self.prog.wrap.add(k)
+                else:
+                    self.prog.meta[k] = ("item", i)
+                self.prog.instrs.append((functools.partial(_item, i), (pair,), slot))
+            self.values[res] = residual
+            if isinstance(residual, np.ndarray):
+                self.array_slot[id(residual)] = res
+            self.records.append(
+                (prim, ins, params, result, out, (*names, "residual"), (*extra, res))
+            )
+            if key is not None:
+                self.cse[key] = out
+            return
         if result.data.ndim == 0:  # numpy returns scalars for 0-d results
             self.prog.wrap.add(len(self.prog.instrs))
         if not from_slots:

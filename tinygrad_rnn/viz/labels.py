@@ -64,8 +64,9 @@ def _fmt_params(params: dict[str, Any]) -> list[str]:
     """Short ``key=value`` lines for an op's non-array parameters (``axis=1``, ``[:, 3]``)."""
     lines = []
     for k, v in params.items():
-        if v is None or v is False:
-            continue  # defaults such as axis=None, keepdims=False only add noise
+        if v is None or v is False or k == "residual":
+            continue  # defaults such as axis=None, keepdims=False only add noise; a saved
+            # residual (Primitive.saving) is the op's own business
         if k == "index":
             text = _fmt_index(v)
         elif isinstance(v, np.ndarray):
