@@ -1109,3 +1109,26 @@ def test_pow_exponent_gradient_at_zero_base() -> None:
     (0.0**y).sum().backward()
     assert y.grad is not None
     np.testing.assert_array_equal(y.grad.data, [0.0, 0.0])
+
+
+def test_a_saved_residual_goes_with_the_backward_pass_unless_the_graph_is_retained() -> None:
+    """The softmax a cross-entropy node keeps is dropped by ``backward()`` (the loss may
+    outlive it), kept by ``retain_graph=True``, and a second pass then gives the same
+    gradient (the residual is read, not overwritten)."""
+    rng = np.random.default_rng(0)
+    logits = Tensor(rng.standard_normal((6, 5)), requires_grad=True)
+    targets = rng.integers(0, 5, 6)
+    loss = ops.softmax_cross_entropy(logits, targets=targets, axis=1).sum()
+    node = loss._node.inputs[0]._node  # type: ignore[union-attr,index]
+    assert "residual" in node.params
+    loss.backward(retain_graph=True)
+    first = logits.grad.data.copy()  # type: ignore[union-attr]
+    assert "residual" in node.params
+    logits.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(logits.grad.data, first)  # type: ignore[union-attr]
+    assert "residual" not in node.params and node.params["axis"] == 1
+    p = np.exp(logits.data - logits.data.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(6), targets] -= 1
+    np.testing.assert_allclose(first, p, rtol=1e-12, atol=1e-15)

@@ -167,9 +167,15 @@ class Node:
         return self.inputs is None
 
     def free(self) -> None:
-        """Release the saved inputs so their memory can go."""
+        """Release the saved inputs (and a saved residual) so their memory can go."""
         self.inputs = None
         self.arrays = None
+        if self.prim.saving is not None:
+            self.params = _without_residual(self.params)
+
+
+def _without_residual(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "residual"}
 
 
 _FROZEN: dict[int, list[Any]] = {}

@@ -360,8 +360,8 @@ def _run(
                     raise _freed_error(node)
                 _propagate(node, t, g, grads, create_graph, anomaly_on, needed_or_none)
                 if not retain_graph:
-                    if type(node) is Node:  # what ``Node.free`` does, without the call
-                        node.inputs = node.arrays = None
+                    if type(node) is Node and node.prim.saving is None:
+                        node.inputs = node.arrays = None  # ``Node.free``, without the call
                     else:
                         node.free()
         grads.release()
