@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import _grad_mode, anomaly
-from tinygrad_rnn import tensor as _tensor
-from tinygrad_rnn.tensor import Tensor, _memory_of, _stand_in
+from tinygrad_rnn.tensor import Tensor, _holds_large, _stand_in
 
 Rule = Callable[..., Any]
 _SEQUENCE = itertools.count()
@@ -363,10 +362,9 @@ def apply(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Ten
         # its pre-activations). Small values are saved as they are (no cost per step at
         # batch 1; small graphs, the ones people draw, keep every value).
         saved = None
-        least = _tensor._RELEASE_MIN_BYTES
         for i in prim.shape_only:
             x = arrays[i]
-            if type(x) is np.ndarray and (x.nbytes >= least or _memory_of(x).nbytes >= least):
+            if type(x) is np.ndarray and _holds_large(x):
                 if saved is None:
                     saved = arrays = list(arrays)  # a copy: the tracer saw the values
                 saved[i] = _stand_in(x)

@@ -100,6 +100,13 @@ def _memory_of(a: np.ndarray) -> np.ndarray:
     return a if base is None else base if type(base) is np.ndarray else a
 
 
+def _holds_large(a: np.ndarray) -> bool:
+    """Whether ``a`` holds, or is a view of, ``_RELEASE_MIN_BYTES`` or more: worth a
+    stand-in (a slice counts the array it is a view of, which it keeps alive)."""
+    least = _RELEASE_MIN_BYTES
+    return a.nbytes >= least or _memory_of(a).nbytes >= least
+
+
 def _is_stand_in(a: Any) -> bool:
     """True when ``a`` is a stand-in made by `_stand_in` (its values are gone)."""
     return isinstance(a, np.ndarray) and a.base is not None and a.base is _FILLS.get(a.dtype)
@@ -237,7 +244,7 @@ class Tensor:
         is a view of) are kept: their memory is not worth the time, and small graphs, the
         ones people draw, keep every value to show.
         """
-        if _memory_of(self.data).nbytes >= _RELEASE_MIN_BYTES:
+        if _holds_large(self.data):
             self.data = _stand_in(self.data)
 
     def _released_message(self, where: str) -> str:

@@ -152,10 +152,11 @@ class _Tracer:
                 return
         extra: tuple[int, ...] = ()
         names: tuple[str, ...] = ()
-        saving = residual is not None or (prim.saving is not None and result.requires_grad)
+        # apply ran the saving forward exactly when the result records a node
         forward: Callable[..., Any] = prim.forward
-        if saving and prim.saving is not None:
-            forward = prim.saving
+        saving = False
+        if prim.saving is not None and result.requires_grad:
+            forward, saving = prim.saving, True
         if from_slots:
             names = tuple(from_slots)
             extra = tuple(from_slots[k] for k in names)

@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_rnn import ops
-from tinygrad_rnn import tensor as _tensor
 from tinygrad_rnn.nn.module import (
     Module,
     Parameter,
@@ -34,7 +33,7 @@ from tinygrad_rnn.nn.module import (
     _torch_state,
     _uniform,
 )
-from tinygrad_rnn.tensor import Tensor
+from tinygrad_rnn.tensor import Tensor, _holds_large
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
@@ -86,7 +85,7 @@ def _release(*tensors: Tensor) -> None:
     ``tensor._RELEASE_MIN_BYTES`` nothing is released (batch 1, the small graphs people
     draw). The jit frees values by liveness and needs none of this.
     """
-    if tensors[0].data.nbytes >= _tensor._RELEASE_MIN_BYTES:
+    if _holds_large(tensors[0].data):
         for x in tensors:
             x._release_values()
 
