@@ -420,6 +420,19 @@ def _rnn_step(rnn: Any, head: Any, returns_output: bool) -> Any:
     return step
 
 
+def _replay_equals_eager(step: Any, jitted: Any, params: list[Any], *args: Any) -> None:
+    """One call of ``jitted`` gives ``step``'s loss and every parameter's gradient, to 1e-12."""
+    for p in params:
+        p.grad = None
+    want_loss = step(*args).item()
+    want = _grads(params)
+    for p in params:
+        p.grad = None
+    assert jitted(*args).item() == pytest.approx(want_loss, rel=1e-12)
+    for g, w in zip(_grads(params), want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
 def test_a_replay_reuses_the_buffers_it_allocates_and_still_equals_eager() -> None:
     """The stack of hidden states and the gradient buffers are the same arrays on every
     replay (the memory plan allocates them once), and the results stay eager's."""
@@ -436,15 +449,7 @@ def test_a_replay_reuses_the_buffers_it_allocates_and_still_equals_eager() -> No
     assert reused, "the hidden-state stack and the gradient buffers are reused"
     arrays = [r.array for r in reused]
     for xs, ys in calls:
-        for p in params:
-            p.grad = None
-        want_loss = step(xs, ys).item()
-        want = _grads(params)
-        for p in params:
-            p.grad = None
-        assert jitted(xs, ys).item() == pytest.approx(want_loss, rel=1e-12)
-        for g, w in zip(_grads(params), want):
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        _replay_equals_eager(step, jitted, params, xs, ys)
         assert all(r.array is a for r, a in zip(reused, arrays))  # the same memory
 
 
@@ -483,20 +488,11 @@ def test_a_replay_that_starts_while_another_runs_gets_fresh_buffers() -> None:
     before = [r.array.copy() for r in _reused_buffers(prog)]
     other = Tensor(rng.standard_normal((6, 2, 3)))
     params = [*rnn.parameters(), *head.parameters()]
-    for p in params:
-        p.grad = None
-    want_loss = step(other, ys).item()
-    want = _grads(params)
-    for p in params:
-        p.grad = None
     prog.replays_running += 1  # as if another thread were in the middle of a replay
     try:
-        got_loss = jitted(other, ys).item()
+        _replay_equals_eager(step, jitted, params, other, ys)
     finally:
         prog.replays_running -= 1
-    assert got_loss == pytest.approx(want_loss, rel=1e-12)
-    for g, w in zip(_grads(params), want):
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     for r, b in zip(_reused_buffers(prog), before):
         np.testing.assert_array_equal(r.array, b)
 
@@ -576,12 +572,4 @@ def test_an_lstm_steps_kept_buffers_may_hold_garbage_between_replays() -> None:
     for xs, ys in calls:
         for r in reused:
             r.array.fill(np.nan)
-        for p in params:
-            p.grad = None
-        want_loss = step(xs, ys).item()
-        want = _grads(params)
-        for p in params:
-            p.grad = None
-        assert jitted(xs, ys).item() == pytest.approx(want_loss, rel=1e-12)
-        for g, w in zip(_grads(params), want):
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        _replay_equals_eager(step, jitted, params, xs, ys)

@@ -225,6 +225,21 @@ def _long_lstm_problem(T: int, B: int, H: int, V: int) -> tuple[Any, Any, Any, A
     return lstm, head, xs, rng.integers(0, V, (T, B))
 
 
+def _traced_peak(step: Any, params: list[Any]) -> int:
+    """Peak traced memory of one call of ``step`` above what existed before it (gradients
+    cleared first, so the step's own are counted)."""
+    for p in params:
+        p.grad = None
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_long_lstm_step_peaks_within_2x_the_closed_form_cache() -> None:
     # The issue's setting: T = 1,000, B = 32, H = 128, one-hot V = 65, Linear head,
     # cross-entropy summed over time and batch, float32, forward + full backward.
@@ -236,17 +251,8 @@ def test_a_long_lstm_step_peaks_within_2x_the_closed_form_cache() -> None:
         F.cross_entropy(head(out), targets, reduction="sum").backward()
 
     step()  # numpy's and the engine's first-call allocations
-    for p in [*lstm.parameters(), *head.parameters()]:
-        p.grad = None
-    gc.collect()
     engine._clear_pools()  # what the step needs is allocated, and counted, inside
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        step()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = _traced_peak(step, [*lstm.parameters(), *head.parameters()])
     cache = _closed_form_cache_bytes(T, B, V, H, 4)
     assert peak > 0.5 * cache  # the step really ran and was traced
     # Issue 12's bound for eager. A step releases z, its slices and the two terms of the
@@ -270,16 +276,7 @@ def test_a_long_jitted_lstm_step_peaks_within_1_3x_the_closed_form_cache() -> No
 
     step(xs, targets)  # the trace
     step(xs, targets)  # the first replay generates the program's code
-    for p in [*lstm.parameters(), *head.parameters()]:
-        p.grad = None
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        step(xs, targets)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = _traced_peak(lambda: step(xs, targets), [*lstm.parameters(), *head.parameters()])
     cache = _closed_form_cache_bytes(T, B, V, H, 4)
     assert peak > 0.5 * cache  # the replay really ran and was traced
     assert peak <= 1.3 * cache, f"peak {peak / 2**20:.1f} MiB = {peak / cache:.2f}x the cache"
