@@ -573,3 +573,92 @@ def test_an_lstm_steps_kept_buffers_may_hold_garbage_between_replays() -> None:
         for r in reused:
             r.array.fill(np.nan)
         _replay_equals_eager(step, jitted, params, xs, ys)
+
+
+def _count(prog: Any, fn: Any) -> int:
+    return sum(1 for f, _, _ in prog.instrs if f is fn)
+
+
+def test_a_tanhs_derivative_is_computed_for_all_steps_at_once() -> None:
+    """The backward's ``(1 - h_t)(1 + h_t)`` of a small RNN is one call over the stack of
+    all ``h_t`` (the jit batches an op on the rows of a complete stack), not one per step;
+    the results stay eager's."""
+    rng = np.random.default_rng(6)
+    rnn = nn.RNN(3, 5, dtype=np.float64, rng=rng)
+    head = nn.Linear(5, 4, dtype=np.float64, rng=rng)
+    step = _rnn_step(rnn, head, returns_output=False)
+    T = 6
+    calls = [(Tensor(rng.standard_normal((T, 2, 3))), rng.integers(0, 4, (T, 2))) for _ in range(3)]
+    assert _compare(step, [*rnn.parameters(), *head.parameters()], calls) == 1
+    jitted = tg.jit(step)
+    jitted(*calls[0])
+    jitted(*calls[0])
+    prog = _program(jitted)
+    assert _count(prog, np.subtract) == 1  # 1 - h, for all T steps (T of them without)
+
+
+@st.composite
+def _stacked_cells(draw: Any) -> dict[str, Any]:
+    return {
+        "T": draw(st.integers(1, 7)),
+        "B": draw(st.integers(1, 3)),
+        "H": draw(st.integers(1, 4)),
+        "recurrent": draw(st.booleans()),  # independent steps: only some rows get gradient
+        "lo": draw(st.integers(0, 3)),
+        "gate": draw(st.sampled_from(["sigmoid", "tanh"])),
+        "scale": draw(st.sampled_from([1.0, 30.0])),  # saturated activations too
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(cfg=_stacked_cells(), seed=st.integers(0, 2**16))
+def test_ops_batched_over_a_stack_equal_eager(cfg: dict[str, Any], seed: int) -> None:
+    """A user's cell whose states are stacked: the ops of the backward that the jit batches
+    over the rows of the stack (all of them, or the rows that get a gradient) give eager's
+    values and gradients."""
+    rng = np.random.default_rng(seed)
+    T, B, H = cfg["T"], cfg["B"], cfg["H"]
+    w = Tensor(rng.standard_normal((H, H)) * 0.5, requires_grad=True)
+    u = Tensor(rng.standard_normal((H, H)) * 0.5, requires_grad=True)
+
+    def gate(a: Tensor) -> Tensor:
+        return a.sigmoid() if cfg["gate"] == "sigmoid" else a.tanh()
+
+    def step(xs: Tensor) -> Tensor:
+        h = xs[0] * 0.0
+        hs = []
+        for t in range(T):
+            z = xs[t] * cfg["scale"] + (h @ w if cfg["recurrent"] else xs[t] @ w)
+            h = gate(z @ u)  # the stacked rows are an activation's outputs
+            hs.append(h)
+        out = tg.stack(hs)
+        loss = (out[cfg["lo"] :] * out[cfg["lo"] :]).sum()
+        loss.backward()
+        return loss
+
+    calls = [(Tensor(rng.standard_normal((T, B, H))),) for _ in range(3)]
+    assert _compare(step, [w, u], calls) == 1
+
+
+def test_a_batched_op_reads_only_the_rows_that_need_it() -> None:
+    """Rows of a stack that need no gradient (the first two steps do not depend on the
+    parameter) are left out of the batched call: it reads the other rows only."""
+    rng = np.random.default_rng(7)
+    w = Tensor(rng.standard_normal((3, 3)), requires_grad=True)
+
+    def step(xs: Tensor) -> Tensor:
+        out = tg.stack([(xs[t] @ w if t >= 2 else xs[t]).tanh() for t in range(6)])
+        loss = (out * 2.0).sum()
+        loss.backward()
+        return loss
+
+    calls = [(Tensor(rng.standard_normal((6, 2, 3))),) for _ in range(3)]
+    assert _compare(step, [w], calls) == 1
+    jitted = tg.jit(step)
+    jitted(*calls[0])
+    jitted(*calls[0])
+    prog = _program(jitted)
+    assert _count(prog, np.subtract) == 1
+    (operands,) = [ins for f, ins, _ in prog.instrs if f is np.subtract]
+    cuts = [f.args[0] for f, _, out in prog.instrs if out in operands and hasattr(f, "args")]
+    assert cuts == [slice(2, 6)]  # rows 2..5 of the stack

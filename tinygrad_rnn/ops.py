@@ -382,16 +382,18 @@ log = Primitive("log", np.log, lambda g, ans, x: g / x)
 log1p = Primitive("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
 # Written with (1 - y)(1 + y) rather than 1 - y², which loses digits as |y| -> 1.
 # The activations' rules read their output only: the input is not kept (``shape_only``).
+# The derivative is a factor of its own, g · (y'), so that a jit program can compute the
+# factors of all time steps at once (`jit._plan._plan_over_time`).
 tanh = Primitive(
     "tanh",
     np.tanh,
-    lambda g, ans, x: g * (1 - ans) * (1 + ans),
+    lambda g, ans, x: g * ((1 - ans) * (1 + ans)),
     shape_only=(0,),
 )
 sigmoid = Primitive(
     "sigmoid",
     _sigmoid_forward,
-    lambda g, ans, x: g * ans * (1 - ans),
+    lambda g, ans, x: g * (ans * (1 - ans)),
     shape_only=(0,),
 )
 

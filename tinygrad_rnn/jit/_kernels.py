@@ -26,7 +26,7 @@ def _variadic_one(rule: Callable[..., Any], i: int, params: dict[str, Any]) -> C
     return fn
 
 
-def _item(i: int, seq: Any) -> Any:
+def _item(i: Any, seq: Any) -> Any:
     return seq[i]
 
 
