@@ -1132,3 +1132,47 @@ def test_a_saved_residual_goes_with_the_backward_pass_unless_the_graph_is_retain
     p /= p.sum(1, keepdims=True)
     p[np.arange(6), targets] -= 1
     np.testing.assert_allclose(first, p, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("targets", "ignore_index", "message"),
+    [
+        ([0, 3, 1], None, r"\[0, 3\]"),
+        ([0, -1, 1], None, r"\[-1, 1\]"),
+        ([0, -1, 1], -100, r"\[-1, 1\]"),
+        ([0, 3, -100], -100, r"\[0, 3\]"),
+    ],
+)
+def test_softmax_cross_entropy_refuses_targets_outside_the_classes(
+    targets: list[int], ignore_index: int | None, message: str
+) -> None:
+    """Out-of-range targets raise an IndexError naming the op and the values, whatever
+    ``ignore_index`` is (targets equal to it are the only ones left out of the check)."""
+    logits = tg.Tensor(np.zeros((3, 3)))
+    within = r"softmax_cross_entropy: targets must lie in \[0, 3\), got values in "
+    with pytest.raises(IndexError, match=within + message):
+        ops.softmax_cross_entropy(
+            logits, targets=np.array(targets), axis=1, ignore_index=ignore_index
+        )
+
+
+@pytest.mark.parametrize("ignore_index", [None, -100, 0, 2, 5])
+def test_softmax_cross_entropy_with_ignore_index_is_the_masked_log_softmax(
+    ignore_index: int | None,
+) -> None:
+    """The loss per row is ``-log softmax[target]`` (numpy, float64), 0 where the target
+    is ``ignore_index`` (a class index too: 0, 2), and its gradient is
+    ``softmax - onehot`` on the other rows only."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4)) * 3
+    t = np.array([0, 2, 1, 3, 2, 0])
+    logits = tg.Tensor(x, requires_grad=True)
+    loss = ops.softmax_cross_entropy(logits, targets=t, axis=1, ignore_index=ignore_index)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    keep = np.ones(6) if ignore_index is None else (t != ignore_index).astype(float)
+    np.testing.assert_allclose(loss.data, -np.log(p[np.arange(6), t]) * keep, rtol=1e-12)
+    loss.sum().backward()
+    want = (p - np.eye(4)[t]) * keep[:, None]
+    assert logits.grad is not None
+    np.testing.assert_allclose(logits.grad.data, want, rtol=1e-12, atol=1e-15)

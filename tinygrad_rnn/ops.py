@@ -111,12 +111,17 @@ def _ones(n: int, dtype: np.dtype[Any]) -> np.ndarray:
     return ones
 
 
+_LEADING_AXES = [tuple(range(n)) for n in range(8)]
+
+
 def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = x.ndim - len(shape)
-    if lead and len(shape) == 1 and shape[0] == x.shape[-1] and x.dtype == np.float32:
-        summed = _sum_rows(x)
-        if summed is not None:
-            return summed
+    if lead and len(shape) == 1 and shape[0] == x.shape[-1]:  # a bias gradient: the usual
+        if x.dtype == np.float32:
+            summed = _sum_rows(x)
+            if summed is not None:
+                return summed
+        return np.add.reduce(x, axis=_LEADING_AXES[lead] if lead < 8 else tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
     )
@@ -730,10 +735,47 @@ def astype(x: Any, dtype: npt.DTypeLike) -> Any:
 # ------------------------------------------------------------------ losses
 def _target_flat_index(shape: tuple[int, ...], targets: np.ndarray, axis: int) -> np.ndarray:
     """Positions of the target entries in a C-ordered array of ``shape`` (classes on ``axis``)."""
-    if axis == len(shape) - 1:  # the usual layout: one multiply-add, no index grids
-        return np.arange(targets.size) * shape[-1] + targets.reshape(-1)
+    if axis == len(shape) - 1:  # the usual layout: row starts (cached) + targets
+        return _row_starts(targets.size, shape[-1]) + targets.reshape(-1)
     positions = np.arange(math.prod(shape)).reshape(shape)
     return np.take_along_axis(positions, np.expand_dims(targets, axis), axis).reshape(-1)
+
+
+_ROW_STARTS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _row_starts(rows: int, stride: int) -> np.ndarray:
+    """``arange(rows) * stride``, cached (read-only): the flat position of each row's start,
+    the same few shapes on every step of a training loop."""
+    key = (rows, stride)
+    starts = _ROW_STARTS.get(key)
+    if starts is None:
+        if len(_ROW_STARTS) > 32:
+            _ROW_STARTS.clear()
+        starts = _ROW_STARTS[key] = np.arange(rows) * stride
+        starts.flags.writeable = False
+    return starts
+
+
+def _checked_classes(
+    logits: np.ndarray, targets: Any, axis: int, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_check_targets`, then `_kept`; the usual case (every target a class, none equal
+    to ``ignore_index``) costs two reductions, the targets' minimum and maximum."""
+    if (
+        isinstance(targets, np.ndarray)
+        and targets.dtype.kind in "iu"
+        and targets.size
+        and isinstance(axis, int)
+        and 0 <= axis < logits.ndim
+        and targets.shape == logits.shape[:axis] + logits.shape[axis + 1 :]
+    ):
+        low, high = targets.min(), targets.max()
+        if 0 <= low and high < logits.shape[axis]:
+            if ignore_index is None or not low <= ignore_index <= high:
+                return targets, None
+    _check_targets(logits, targets, axis, ignore_index)
+    return _kept(targets, ignore_index)
 
 
 def _check_targets(
@@ -789,8 +831,7 @@ def _softmax_xent(
     keep_softmax: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The loss per row and, with ``keep_softmax``, the softmax (C order) it went through."""
-    _check_targets(logits, targets, axis, ignore_index)
-    targets, keep = _kept(targets, ignore_index)
+    targets, keep = _checked_classes(logits, targets, axis, ignore_index)
     # logsumexp(x) - x[target], both taken after shifting by the row maximum, so huge
     # logits neither overflow nor lose the small differences that make up the loss.
     m = logits.max(axis=axis, keepdims=True)
