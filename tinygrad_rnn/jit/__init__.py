@@ -181,9 +181,10 @@ class Jitted:
 
     def _replay(self, prog: _Program, flat: list[Any]) -> Any:
         env = prog.run(flat)
+        owned = prog.owned_grads
         for target, s in prog.grads:
             t = flat[target[1]] if isinstance(target, tuple) else target
-            _accumulate_leaf(t, env[s], False, False)  # as backward() does
+            _accumulate_leaf(t, env[s], False, s in owned)  # as backward() does
         return _build_output(prog.outputs, env)
 
 

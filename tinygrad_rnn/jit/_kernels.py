@@ -47,4 +47,15 @@ def _multiply_out(*pairs: tuple[Any, Any]) -> Any:
     return lhs.T @ rhs
 
 
+def _output_slots(outputs: Any) -> list[int]:
+    """The slots of a traced function's returned tensors (its output spec)."""
+    if isinstance(outputs, int):
+        return [outputs]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "seq":
+        return [s for o in outputs[2] for s in _output_slots(o)]
+    if isinstance(outputs, tuple) and outputs and outputs[0] == "dict":
+        return [s for o in outputs[2].values() for s in _output_slots(o)]
+    return []
+
+
 # -------------------------------------------------------------- the decorator

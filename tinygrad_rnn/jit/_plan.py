@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import numpy as np
 
 from tinygrad_rnn import ops as _ops
-from tinygrad_rnn.jit._kernels import _multiply_out
+from tinygrad_rnn.jit._kernels import _multiply_out, _output_slots
 
 if TYPE_CHECKING:
     from tinygrad_rnn.jit._program import _Instr, _Program
@@ -705,6 +705,7 @@ def _plan_reuse(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
         )
 
     views: dict[int, frozenset[int]] = {}
+    fresh_slots: set[int] = set()  # results that are new arrays, views of nothing
     candidates: dict[int, int] = {}  # buffer slot -> its instruction
     for k, (fn, ins, out) in enumerate(prog.instrs):
         if not ins and _is_allocation(fn) and k not in prog.view_of:
@@ -727,6 +728,7 @@ def _plan_reuse(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
             )
         )
         if fresh:
+            fresh_slots.add(out)
             continue
         seen: set[int] = set()
         for i in (*ins, *prog.extra_reads.get(k, ())):
@@ -736,6 +738,7 @@ def _plan_reuse(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
     escaping: set[int] = set()
     for s in keep:
         escaping |= views.get(s, frozenset())
+    _plan_owned_grads(prog, fresh_slots, views)
     for slot, k in candidates.items():
         if slot in escaping or slot in prog.fresh_zeros:
             continue
@@ -745,6 +748,42 @@ def _plan_reuse(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:
             fn = functools.partial(np.empty, *fn.args)
         prog.instrs[k] = (_Reused(fn, prog), ins, out)
         prog.reused.add(slot)
+
+
+def _plan_owned_grads(
+    prog: _Program, fresh_slots: set[int], views: dict[int, frozenset[int]]
+) -> None:
+    """The gradients a replay may hand to the leaves without a copy: a new array of this
+    replay (or its transpose) that no instruction reads, no other gradient or output is,
+    and that views no buffer kept across replays."""
+    counts: dict[int, int] = {}
+    for _, s in prog.grads:
+        counts[s] = counts.get(s, 0) + 1
+    for s in _output_slots(prog.outputs):
+        counts[s] = counts.get(s, 0) + 2
+    readers: dict[int, int] = {}
+    for k, (_, ins, _) in enumerate(prog.instrs):
+        for i in (*ins, *prog.extra_reads.get(k, ())):
+            readers[i] = readers.get(i, 0) + 1
+    producer = {out: k for k, (_, _, out) in enumerate(prog.instrs)}
+    for _, s in prog.grads:
+        if counts[s] != 1 or readers.get(s) or views.get(s):
+            continue
+        source = s
+        j = producer.get(s)
+        meta = prog.meta.get(j) if j is not None else None
+        if (
+            j is not None
+            and meta is not None
+            and meta[0] is _ops._transpose
+            and j not in prog.alias
+            and j not in prog.contiguous
+        ):
+            source = prog.instrs[j][1][0]  # Wᵀ of a product made for it alone
+            if readers.get(source) != 1 or counts.get(source) or views.get(source):
+                continue
+        if source in fresh_slots:
+            prog.owned_grads.add(s)
 
 
 def _plan_constants(prog: _Program, values: dict[int, Any], keep: set[int]) -> None:

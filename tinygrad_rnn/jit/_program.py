@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import ops as _ops
+from tinygrad_rnn.jit._kernels import _output_slots
 from tinygrad_rnn.jit._plan import (
     _plan_constants,
     _plan_in_place,
@@ -54,6 +55,7 @@ class _Program:
         self.zero_buffers: set[int] = set()  # slots of the zeroed gradient buffers
         self.sources: list[str] = []
         self.reused: set[int] = set()  # slots of the buffers kept from replay to replay
+        self.owned_grads: set[int] = set()  # gradients given to the leaves without a copy
         self.unzeroed: set[int] = set()  # zeroed buffers written all over before any read
         self.fresh_zeros: set[int] = set()  # zeroed buffers holding views: not kept
         self.replays_running = 0
@@ -247,13 +249,3 @@ class _Program:
         finally:
             self.replays_running -= 1
         return env
-
-
-def _output_slots(outputs: Any) -> list[int]:
-    if isinstance(outputs, int):
-        return [outputs]
-    if isinstance(outputs, tuple) and outputs and outputs[0] == "seq":
-        return [s for o in outputs[2] for s in _output_slots(o)]
-    if isinstance(outputs, tuple) and outputs and outputs[0] == "dict":
-        return [s for o in outputs[2].values() for s in _output_slots(o)]
-    return []
