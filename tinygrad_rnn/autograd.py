@@ -10,7 +10,7 @@ package's own ops and operators, so the same function runs
 
 Calling a primitive dispatches on its arguments: with any Tensor among them it
 records a `Node`; with arrays only it is just the numpy forward. That is
-what lets a rule such as ``g * (1 - y) * (1 + y)`` serve both paths.
+what lets a rule such as ``g * ((1 - y) * (1 + y))`` serve both paths.
 """
 
 from __future__ import annotations
